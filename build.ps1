@@ -1,0 +1,132 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests and demonstrates the LiveUpdate module.
+.DESCRIPTION
+    Tasks:
+      build    publish the cmdlet assembly and the module files to out/LiveUpdate (Import-Module ./out/LiveUpdate)
+      test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
+      demo     build, then live-update partition lpar1 of a new simulated lab and print the result
+    Run with the PowerShell of the tool manifest: dotnet tool restore; dotnet pwsh ./build.ps1 <task>
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'demo')]
+    [string] $Task = 'build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tests to run (paths or a filter on file names); all by default.
+    [string[]] $TestPath = @(),
+
+    # Pester tags to leave out.
+    [string[]] $ExcludeTag = @()
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$root = $PSScriptRoot
+$out = Join-Path $root 'out'
+$moduleOut = Join-Path $out 'LiveUpdate'
+$results = Join-Path $out 'test-results'
+$pesterVersion = '5.7.1'
+
+function Invoke-Native {
+    # Runs an external command from an argument vector and fails on a non-zero exit code.
+    param([string] $FilePath, [string[]] $ArgumentList)
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "$FilePath $($ArgumentList -join ' ') exited with $LASTEXITCODE" }
+}
+
+function Invoke-Build {
+    Write-Host "Building LiveUpdate ($Configuration) into $moduleOut"
+    if (Test-Path $moduleOut) { Remove-Item $moduleOut -Recurse -Force }
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/LiveUpdate.PowerShell/LiveUpdate.PowerShell.csproj'), '-c', $Configuration, '-o', $moduleOut, '--nologo', '-v', 'quiet')
+    Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Force
+}
+
+function Install-Pester {
+    $tools = Join-Path $root '.tools/Modules'
+    # The NuGet registry serves Pester as the package that Chocolatey also uses: the module sits in its tools folder.
+    $manifest = Join-Path $tools "Pester/$pesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $manifest)) {
+        Write-Host "Bootstrapping Pester $pesterVersion from the NuGet registry into $tools"
+        New-Item -ItemType Directory -Force $tools | Out-Null
+        $source = (& dotnet nuget list source --format short | Where-Object { $_ -match '^E\w*\s+(https?://\S+/v3/index\.json)' } | ForEach-Object { $Matches[1] } | Select-Object -First 1)
+        if (-not $source) { $source = 'https://api.nuget.org/v3/index.json' }
+        $repo = 'LiveUpdateBootstrap'
+        if (-not (Get-PSResourceRepository -Name $repo -ErrorAction SilentlyContinue)) {
+            Register-PSResourceRepository -Name $repo -Uri $source -Trusted
+        }
+        Save-PSResource -Name Pester -Version $pesterVersion -Repository $repo -Path $tools -TrustRepository -Quiet
+        $saved = Get-ChildItem $tools -Directory | Where-Object Name -eq 'pester'
+        if ($saved -and $saved.Name -cne 'Pester') { Rename-Item $saved.FullName (Join-Path $tools 'Pester.tmp'); Rename-Item (Join-Path $tools 'Pester.tmp') (Join-Path $tools 'Pester') }
+    }
+    Import-Module $manifest -Force
+}
+
+function Invoke-EngineTests {
+    $trx = Join-Path $results 'engine.trx'
+    if (Test-Path $trx) { Remove-Item $trx }
+    & dotnet test (Join-Path $root 'tests/LiveUpdate.Engine.Tests/LiveUpdate.Engine.Tests.csproj') -c $Configuration --nologo `
+        --logger "trx;LogFileName=engine.trx" --logger 'console;verbosity=minimal' --results-directory $results | Out-Host
+    if (-not (Test-Path $trx)) { throw "The engine tests wrote no results ($trx); the build or the test host failed." }
+    $counters = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$counters.passed; Failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted; Skipped = [int]$counters.notExecuted }
+}
+
+function Invoke-PesterTests {
+    Install-Pester
+    $config = New-PesterConfiguration
+    $config.Run.Path = if ($TestPath) { $TestPath } else { Join-Path $root 'tests/Pester' }
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Normal'
+    $config.TestResult.Enabled = $true
+    $config.TestResult.OutputFormat = 'NUnitXml'
+    $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
+    if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
+    $env:LIVEUPDATE_MODULE = $moduleOut
+    $run = Invoke-Pester -Configuration $config
+    [pscustomobject]@{ Passed = $run.PassedCount; Failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount; Skipped = $run.SkippedCount + $run.NotRunCount }
+}
+
+switch ($Task) {
+    'build' { Invoke-Build }
+    'test' {
+        Invoke-Build
+        New-Item -ItemType Directory -Force $results | Out-Null
+        $engine = Invoke-EngineTests
+        $pester = Invoke-PesterTests
+        $passed = $engine.Passed + $pester.Passed
+        $failed = $engine.Failed + $pester.Failed
+        $skipped = $engine.Skipped + $pester.Skipped
+        Write-Host ("engine (xunit): {0} passed, {1} failed, {2} skipped; acceptance (Pester): {3} passed, {4} failed, {5} skipped" -f `
+            $engine.Passed, $engine.Failed, $engine.Skipped, $pester.Passed, $pester.Failed, $pester.Skipped)
+        Write-Host "$passed passed, $failed failed, $skipped skipped"
+        if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+    }
+    'demo' {
+        Invoke-Build
+        Import-Module $moduleOut -Force
+        $lab = Join-Path ([IO.Path]::GetTempPath()) "liveupdate-demo-$PID"
+        try {
+            New-LiveUpdateLab -Path $lab | Out-Null
+            Write-Host "Lab: $lab"
+            Get-LogicalPartition | Format-Table | Out-Host
+            Get-PhysicalVolume | Format-Table | Out-Host
+            $bundle = Get-ChildItem (Join-Path $lab 'updates') -Directory | Sort-Object Name | Select-Object -First 1
+            Test-LiveUpdate -Partition lpar1 -UpdatePath $bundle.FullName | Format-List | Out-Host
+            $result = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle.FullName
+            $result | Format-List | Out-Host
+            $result.Phases | Format-Table | Out-Host
+            $result.Applications | Format-Table | Out-Host
+            Get-LogicalPartition | Format-Table | Out-Host
+            Get-VolumeGroup | Format-Table | Out-Host
+        }
+        finally {
+            if (Test-Path $lab) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+        }
+    }
+}

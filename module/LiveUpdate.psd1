@@ -1,0 +1,29 @@
+@{
+    RootModule           = 'LiveUpdate.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '5b0c7f7e-3c1f-4d52-9a47-6f1e0c2d8a31'
+    Author               = 'The LiveUpdate authors'
+    CompanyName          = 'LiveUpdate'
+    Copyright            = '(c) The LiveUpdate authors. MIT License.'
+    Description          = 'Live update of an operating system while its applications keep running: clone and mirror the root volume group, update the clone, boot a surrogate partition from it and move the applications there with a blackout of milliseconds.'
+    PowerShellVersion    = '7.6'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('LiveUpdate.format.ps1xml')
+    CmdletsToExport      = @(
+        'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Get-LiveUpdateSystem', 'Remove-LiveUpdateLab',
+        'Get-LogicalPartition', 'Get-PhysicalVolume', 'Get-VolumeGroup', 'Get-Application',
+        'New-RootVgClone', 'Start-RootVgMirror', 'Install-CloneUpdate', 'Start-UpdatedPartition', 'Import-MirrorVg', 'Move-Application',
+        'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('LiveUpdate', 'AIX', 'PowerVM', 'LPAR', 'rootvg', 'btrfs', 'Linux', 'Update', 'PSEdition_Core')
+            ProjectUri   = 'https://example.invalid/liveupdate'
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ReleaseNotes = 'First release: the simulated Power system, the seven flow cmdlets, Invoke-LiveUpdate and Test-LiveUpdate.'
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System;
+using System.Collections.Generic;
+using LiveUpdate.Engine.Bundles;
+using LiveUpdate.Engine.Flow;
+using LiveUpdate.Engine.Model;
+
+namespace LiveUpdate.Engine.Backends;
+
+/// <summary>
+/// The seam between the flow and a system that can be live-updated. It speaks the model's language (partitions,
+/// volume groups, disks, applications), never a tool's. The flow validates every request against
+/// <see cref="Inventory"/> before it calls a primitive, so a primitive may assume its arguments are sound;
+/// it must still be idempotent where the reliability design says so (redoing a finished step is safe).
+/// Durations that primitives report come from the backend's own clock (virtual for the simulated system).
+/// </summary>
+public interface ILiveUpdateBackend : IDisposable
+{
+    /// <summary>"Simulated" or "Linux".</summary>
+    string Kind { get; }
+
+    /// <summary>Where the system's state lives (a lab folder).</summary>
+    string Location { get; }
+
+    /// <summary>The timing model the backend uses for estimates.</summary>
+    TimingModel Timing { get; }
+
+    /// <summary>Takes the system's lock (reentrant within one backend object). Waits up to <paramref name="wait"/>.</summary>
+    IDisposable Lock(TimeSpan wait);
+
+    SystemInventory Inventory();
+
+    // Storage
+    RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
+    RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
+    VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context);
+    void RemoveClone(string partition, OperationContext context);
+    void RemoveMirror(string partition, OperationContext context);
+    void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context);
+
+    // Updates
+    RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context);
+
+    // Partitions
+    LogicalPartition StartSurrogate(string partition, OperationContext context);
+    void RemoveSurrogate(string surrogate, OperationContext context);
+    LogicalPartition TakeOver(string original, string surrogate, OperationContext context);
+
+    // Applications
+    ApplicationMigration MoveApplication(string application, string destination, OperationContext context);
+
+    // The lab itself
+    /// <summary>Removes everything the lab made (for a real host: nothing but what the lab created) and its folder.</summary>
+    void RemoveLab(OperationContext context);
+}
+
+/// <summary>
+/// How long things take on a backend: the simulated system advances its virtual clock by these figures; the
+/// Linux backend uses them for estimates only and measures real time.
+/// </summary>
+public sealed record TimingModel(
+    double CopyMBps = 400,
+    double MirrorSyncMBps = 250,
+    double SecondsPerPackage = 6,
+    double PartitionCreateSeconds = 20,
+    double BootSeconds = 75,
+    double ImportSeconds = 4,
+    double ShutdownSeconds = 40,
+    double StopMilliseconds = 120,
+    double SyncMilliseconds = 15,
+    double StartMilliseconds = 180,
+    double HealthMilliseconds = 40)
+{
+    public TimeSpan Copy(long megabytes) => TimeSpan.FromSeconds(2 + megabytes / CopyMBps);
+    public TimeSpan MirrorSync(long megabytes) => TimeSpan.FromSeconds(1 + megabytes / MirrorSyncMBps);
+    public TimeSpan Install(int packages, long bytes) => TimeSpan.FromSeconds(packages * SecondsPerPackage + bytes / (CopyMBps * 1024 * 1024));
+    public TimeSpan Boot => TimeSpan.FromSeconds(PartitionCreateSeconds + BootSeconds);
+    public TimeSpan Import => TimeSpan.FromSeconds(ImportSeconds);
+    public TimeSpan Shutdown => TimeSpan.FromSeconds(ShutdownSeconds);
+    public TimeSpan Blackout => TimeSpan.FromMilliseconds(StopMilliseconds + SyncMilliseconds + StartMilliseconds + HealthMilliseconds);
+}

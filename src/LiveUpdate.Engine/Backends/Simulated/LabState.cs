@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace LiveUpdate.Engine.Backends.Simulated;
+
+// The persisted state of a simulated Power system. Plain mutable classes that System.Text.Json writes to
+// lab.json; the backend turns them into the immutable public model.
+
+internal sealed class LabState
+{
+    public int Version { get; set; } = 1;
+    public string Name { get; set; } = "Server-9080-HEX-SN78A1B2C";
+    public string MachineType { get; set; } = "9080-HEX";
+    public string SerialNumber { get; set; } = "78A1B2C";
+    public double TotalProcessors { get; set; } = 16;
+    public long TotalMemoryMB { get; set; } = 65536;
+    public DateTimeOffset Clock { get; set; } = new(2026, 1, 5, 8, 0, 0, TimeSpan.Zero);
+    public long NextId { get; set; } = 1;
+    public TimingModel Timing { get; set; } = new();
+    public List<DiskRecord> Disks { get; set; } = new();
+    public List<VgRecord> VolumeGroups { get; set; } = new();
+    public List<PartitionRecord> Partitions { get; set; } = new();
+    public List<AppRecord> Applications { get; set; } = new();
+    public List<CloneRecord> Clones { get; set; } = new();
+    public List<MirrorRecord> Mirrors { get; set; } = new();
+
+    public string NewId(string prefix) => $"{prefix}{NextId++:x6}";
+
+    public PartitionRecord? Partition(string name) => Partitions.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+    public DiskRecord? Disk(string name) => Disks.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
+    public VgRecord? Vg(string id) => VolumeGroups.FirstOrDefault(v => v.Id == id);
+    public VgRecord? Vg(string partition, string name) => VolumeGroups.FirstOrDefault(v =>
+        string.Equals(v.Partition, partition, StringComparison.OrdinalIgnoreCase) && string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
+    public AppRecord? App(string name) => Applications.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+    public CloneRecord? CloneOf(string partition) => Clones.FirstOrDefault(c => string.Equals(c.Partition, partition, StringComparison.OrdinalIgnoreCase));
+    public MirrorRecord? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => string.Equals(m.Partition, partition, StringComparison.OrdinalIgnoreCase));
+}
+
+internal sealed class DiskRecord
+{
+    public string Name { get; set; } = "";
+    public long SizeMB { get; set; }
+    public string Pvid { get; set; } = "";
+    public string Location { get; set; } = "";
+}
+
+internal sealed class LvRecord
+{
+    public string Name { get; set; } = "";
+    public string MountPoint { get; set; } = "";
+    public string Type { get; set; } = "jfs2";
+    public long SizeMB { get; set; }
+    public long UsedMB { get; set; }
+}
+
+internal sealed class VgRecord
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string? Partition { get; set; }
+    public string Role { get; set; } = "Root";
+    public bool Active { get; set; } = true;
+    public List<string> Disks { get; set; } = new();
+    /// <summary>Disks that hold a mirror copy of this volume group (every write reaches them).</summary>
+    public List<string> MirrorDisks { get; set; } = new();
+    /// <summary>The disk whose folder holds this volume group's files.</summary>
+    public string ContentDisk { get; set; } = "";
+    /// <summary>Other volume groups that receive a copy of every write to this one (a split mirror kept current).</summary>
+    public List<string> ReplicaVgs { get; set; } = new();
+    public string? OsLevel { get; set; }
+    public List<string> Filesets { get; set; } = new();
+    public List<LvRecord> LogicalVolumes { get; set; } = new();
+}
+
+internal sealed class PartitionRecord
+{
+    public int Id { get; set; }
+    public string Name { get; set; } = "";
+    public string Uuid { get; set; } = "";
+    public string HostName { get; set; } = "";
+    public string Address { get; set; } = "";
+    public bool Running { get; set; } = true;
+    public double Processors { get; set; }
+    public long MemoryMB { get; set; }
+    public string RootVg { get; set; } = "";
+    public string? SurrogateOf { get; set; }
+}
+
+internal sealed class AppRecord
+{
+    public string Name { get; set; } = "";
+    public string Partition { get; set; } = "";
+    public bool Running { get; set; } = true;
+    public string DataPath { get; set; } = "";
+    public string DataVg { get; set; } = "";
+    public string ServiceAddress { get; set; } = "";
+    public double RecordsPerSecond { get; set; } = 2;
+    public double Accrued { get; set; }
+    public long NextSequence { get; set; } = 1;
+    public string HealthCheck { get; set; } = "";
+    public double HealthTimeoutSeconds { get; set; } = 30;
+    public double StopMilliseconds { get; set; }
+    public double StartMilliseconds { get; set; }
+}
+
+internal sealed class CloneRecord
+{
+    public string Partition { get; set; } = "";
+    public string Vg { get; set; } = "";
+    public string SourceLevel { get; set; } = "";
+    public string State { get; set; } = "Cloned";
+    public List<string> AppliedBundles { get; set; } = new();
+    public string? BootedAs { get; set; }
+    public double DurationSeconds { get; set; }
+    public DateTimeOffset Created { get; set; }
+}
+
+internal sealed class MirrorRecord
+{
+    public string Partition { get; set; } = "";
+    public string SourceVg { get; set; } = "";
+    public List<string> Disks { get; set; } = new();
+    public string State { get; set; } = "Synchronized";
+    public string? ImportedVg { get; set; }
+    public string? ImportedInto { get; set; }
+    public double DurationSeconds { get; set; }
+    public DateTimeOffset Created { get; set; }
+}

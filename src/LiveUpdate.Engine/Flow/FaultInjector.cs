@@ -1,0 +1,78 @@
+using System;
+using System.Diagnostics;
+
+namespace LiveUpdate.Engine.Flow;
+
+/// <summary>The steps of a live update, as journal entries and fault points name them.</summary>
+public static class Steps
+{
+    public const string Verify = "Verify";
+    public const string Clone = "Clone";
+    public const string Mirror = "Mirror";
+    public const string Install = "Install";
+    public const string Boot = "Boot";
+    public const string Import = "Import";
+    public const string Move = "Move";
+    public const string TakeOver = "TakeOver";
+
+    public static readonly string[] All = { Verify, Clone, Mirror, Install, Boot, Import, Move, TakeOver };
+}
+
+public enum FaultTiming { Before, During, After }
+
+public enum FaultAction { Fail, Kill }
+
+/// <summary>
+/// Test facility of every backend: makes one step fail (or kills the hosting process) before, during or after its
+/// work. A backend calls <see cref="At"/> at those three points of each primitive. Configured in code, or for a
+/// whole process with the environment variable <c>LIVEUPDATE_FAULT=Step:Timing[:Kill]</c> (e.g. <c>Clone:During:Kill</c>).
+/// </summary>
+public sealed class FaultInjector
+{
+    public const string EnvironmentVariable = "LIVEUPDATE_FAULT";
+
+    public FaultInjector(string step, FaultTiming timing, FaultAction action = FaultAction.Fail)
+    {
+        Step = step;
+        Timing = timing;
+        Action = action;
+    }
+
+    public string Step { get; }
+    public FaultTiming Timing { get; }
+    public FaultAction Action { get; }
+    public bool Fired { get; private set; }
+
+    public static FaultInjector? FromEnvironment()
+    {
+        var spec = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        return string.IsNullOrWhiteSpace(spec) ? null : Parse(spec!);
+    }
+
+    public static FaultInjector Parse(string spec)
+    {
+        var parts = spec.Split(':');
+        if (parts.Length is < 2 or > 3 || Array.IndexOf(Steps.All, parts[0]) < 0 || !Enum.TryParse<FaultTiming>(parts[1], true, out var timing))
+            throw new LiveUpdateException("FaultSpecInvalid", ErrorKind.InvalidArgument,
+                $"'{spec}' is not a fault specification; use Step:Before|During|After[:Kill] with a step of {string.Join(", ", Steps.All)}.", spec);
+        var action = FaultAction.Fail;
+        if (parts.Length == 3 && !Enum.TryParse(parts[2], true, out action))
+            throw new LiveUpdateException("FaultSpecInvalid", ErrorKind.InvalidArgument, $"'{parts[2]}' is not Fail or Kill.", spec);
+        return new FaultInjector(parts[0], timing, action);
+    }
+
+    /// <summary>Called by backends at each fault point; fires once.</summary>
+    public void At(string step, FaultTiming timing)
+    {
+        if (Fired || !string.Equals(step, Step, StringComparison.OrdinalIgnoreCase) || timing != Timing) return;
+        Fired = true;
+        if (Action == FaultAction.Kill)
+        {
+            Process.GetCurrentProcess().Kill();
+            Environment.FailFast("injected kill");
+        }
+        throw new LiveUpdateException("InjectedFault", ErrorKind.DeviceError, $"Injected fault: step {step} failed {timing.ToString().ToLowerInvariant()} its work.", step);
+    }
+
+    public override string ToString() => $"{Step}:{Timing}:{Action}";
+}

@@ -1,0 +1,296 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using LiveUpdate.Engine.Backends;
+using LiveUpdate.Engine.Bundles;
+using LiveUpdate.Engine.Model;
+using Microsoft.Extensions.Logging;
+
+namespace LiveUpdate.Engine.Flow;
+
+/// <summary>What a live update is asked to do.</summary>
+public sealed record LiveUpdateRequest(string Partition, string BundlePath, IReadOnlyList<string>? CloneDisks = null, IReadOnlyList<string>? MirrorDisks = null);
+
+/// <summary>
+/// The flow: the seven steps of a live update as functions over a backend. Each step validates its request against
+/// the backend's inventory, asks <see cref="OperationContext.ShouldProcess"/>, and only then changes anything; a
+/// declined confirmation returns null. <see cref="Invoke"/> runs the same steps, so the composed run and the
+/// hand-piped run cannot drift apart.
+/// </summary>
+public sealed class LiveUpdateEngine
+{
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(30);
+
+    public LiveUpdateEngine(ILiveUpdateBackend backend) => Backend = backend;
+
+    public ILiveUpdateBackend Backend { get; }
+
+    public SystemInventory Inventory() => Backend.Inventory();
+
+    private static void Throw(LiveUpdateException? error)
+    {
+        if (error is not null) throw error;
+    }
+
+    private static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+
+    public LogicalPartition GetPartition(string name)
+    {
+        Throw(Checks.Partition(Inventory(), name, out var p, mustRun: false));
+        return p!;
+    }
+
+    public ApplicationInstance GetApplication(string name) => Inventory().Applications.FirstOrDefault(a => Same(a.Name, name))
+        ?? throw new LiveUpdateException("ApplicationNotFound", ErrorKind.ObjectNotFound, $"There is no application named '{name}'.", name);
+
+    public PhysicalVolume GetDisk(string name) => Inventory().Disks.FirstOrDefault(d => Same(d.Name, name))
+        ?? throw new LiveUpdateException("DiskNotFound", ErrorKind.ObjectNotFound, $"There is no disk named '{name}'.", name);
+
+    public RootVgClone GetClone(string partition) => Inventory().Clones.FirstOrDefault(c => Same(c.Partition, partition))
+        ?? throw new LiveUpdateException("CloneNotFound", ErrorKind.ObjectNotFound, $"Partition {partition} has no altinst_rootvg; create one with New-RootVgClone.", partition);
+
+    public RootVgMirror GetMirror(string partition) => Inventory().Mirrors.FirstOrDefault(m => Same(m.Partition, partition))
+        ?? throw new LiveUpdateException("MirrorNotFound", ErrorKind.ObjectNotFound, $"The rootvg of {partition} is not mirrored; mirror it with Start-RootVgMirror.", partition);
+
+    // ------------------------------------------------------------------ the steps
+
+    /// <summary>Step 2: clone the rootvg of a running partition onto free disks (altinst_rootvg).</summary>
+    public RootVgClone? NewRootVgClone(string partition, IReadOnlyList<string> disks, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var p));
+        Throw(Checks.Original(p!));
+        Throw(Checks.NoClone(inv, p!));
+        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p!), "clone of rootvg"));
+        if (!context.ShouldProcess(p!.Name, $"Clone rootvg ({p.OsLevel}) onto {string.Join(", ", disks)} as altinst_rootvg")) return null;
+        return Backend.CloneRootVg(p.Name, disks, context);
+    }
+
+    /// <summary>Step 3: mirror the rootvg of a running partition onto free disks; every later write reaches them.</summary>
+    public RootVgMirror? StartRootVgMirror(string partition, IReadOnlyList<string> disks, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var p));
+        Throw(Checks.Original(p!));
+        Throw(Checks.NoMirror(inv, p!));
+        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p!), "mirror of rootvg"));
+        if (!context.ShouldProcess(p!.Name, $"Mirror rootvg onto {string.Join(", ", disks)}")) return null;
+        return Backend.MirrorRootVg(p.Name, disks, context);
+    }
+
+    /// <summary>Step 1 and 4: verify a bundle completely, then apply it to the clone, never to the running system.</summary>
+    public RootVgClone? InstallCloneUpdate(string partition, string bundlePath, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var p, mustRun: false));
+        var clone = GetClone(p!.Name);
+        if (clone.State == CloneState.Booted)
+            throw new LiveUpdateException("CloneInUse", ErrorKind.InvalidOperation, $"The clone of {p.Name} already runs as {clone.BootedAs}; it can no longer be updated.", p.Name);
+        var bundle = UpdateBundle.Open(bundlePath);
+        Throw(Checks.Bundle(bundle, clone.OsLevel, $"the clone of {p.Name}"));
+        if (!context.ShouldProcess($"{clone.VolumeGroup} of {p.Name}", $"Install {bundle.Name} ({clone.OsLevel} -> {bundle.TargetLevel})")) return null;
+        context.Logger.LogInformation("Bundle {Bundle} verified: {Packages} packages, every SHA-256 matches", bundle.Name, bundle.Packages.Count);
+        return Backend.InstallUpdate(p.Name, bundle, context);
+    }
+
+    /// <summary>Step 5: create a second partition and boot it from the updated clone, without restarting the machine.</summary>
+    public LogicalPartition? StartUpdatedPartition(string partition, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var p));
+        var clone = GetClone(p!.Name);
+        if (clone.State == CloneState.Booted)
+            throw new LiveUpdateException("SurrogateExists", ErrorKind.ResourceExists, $"The clone of {p.Name} already runs as {clone.BootedAs}.", p.Name);
+        if (clone.State != CloneState.Updated)
+            throw new LiveUpdateException("CloneNotUpdated", ErrorKind.InvalidOperation,
+                $"The clone of {p.Name} is still at {clone.OsLevel}; install an update into it first (Install-CloneUpdate).", p.Name);
+        Throw(Checks.Frame(inv, p));
+        var name = Backends.Simulated.SimulatedBackend.SurrogateName(p.Name);
+        if (!context.ShouldProcess(name, $"Create a partition like {p.Name} and boot it from {string.Join(", ", clone.Disks)} at {clone.OsLevel}")) return null;
+        return Backend.StartSurrogate(p.Name, context);
+    }
+
+    /// <summary>Step 6: split the rootvg mirror off and import it into the surrogate (kept current until the blackout).</summary>
+    public VolumeGroup? ImportMirrorVg(string partition, string surrogate, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var p));
+        var mirror = GetMirror(p!.Name);
+        Throw(Checks.Partition(inv, surrogate, out var s));
+        if (!Same(s!.SurrogateOf, p.Name))
+            throw new LiveUpdateException("NotASurrogate", ErrorKind.InvalidArgument, $"Partition {s.Name} is not the surrogate of {p.Name}.", s.Name);
+        if (mirror.State == MirrorState.Imported)
+            throw new LiveUpdateException("MirrorAlreadyImported", ErrorKind.ResourceExists, $"The mirror of {p.Name} is already imported into {mirror.ImportedInto} as {mirror.ImportedAs}.", p.Name);
+        if (!context.ShouldProcess(s.Name, $"Import the rootvg mirror of {p.Name} from {string.Join(", ", mirror.Disks)}")) return null;
+        return Backend.ImportMirror(p.Name, s.Name, context);
+    }
+
+    /// <summary>
+    /// Step 7: move an application to the surrogate by restarting it on the mirrored data (the blackout). When the
+    /// last application has left the original partition, the surrogate takes over its name and identity.
+    /// </summary>
+    public ApplicationMigration? MoveApplication(string application, string destination, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        var app = inv.Applications.FirstOrDefault(a => Same(a.Name, application))
+            ?? throw new LiveUpdateException("ApplicationNotFound", ErrorKind.ObjectNotFound, $"There is no application named '{application}'.", application);
+        Throw(Checks.Partition(inv, destination, out var dst));
+        if (Same(app.Partition, dst!.Name))
+            throw new LiveUpdateException("ApplicationAlreadyThere", ErrorKind.InvalidOperation, $"{app.Name} already runs on {dst.Name}.", app.Name);
+        if (app.State != ApplicationState.Running)
+            throw new LiveUpdateException("ApplicationNotRunning", ErrorKind.InvalidOperation, $"{app.Name} is {app.State}; only a running application can be moved.", app.Name);
+        var mirror = inv.Mirrors.FirstOrDefault(m => Same(m.Partition, app.Partition) && Same(m.ImportedInto, dst.Name));
+        if (mirror is null)
+            throw new LiveUpdateException("MirrorNotImported", ErrorKind.InvalidOperation,
+                $"Partition {dst.Name} has no imported mirror of {app.Partition}'s rootvg, where {app.Name} keeps its data; run Import-MirrorVg first.", dst.Name);
+        if (!context.ShouldProcess(app.Name, $"Move from {app.Partition} to {dst.Name} (stop, restart on the mirrored data)")) return null;
+        var moved = Backend.MoveApplication(app.Name, dst.Name, context);
+        var source = app.Partition;
+        if (Same(dst.SurrogateOf, source) && !Inventory().Applications.Any(a => Same(a.Partition, source)))
+        {
+            if (context.ShouldProcess(source, $"Hand the name and identity of {source} to {dst.Name} and keep the old rootvg as old_rootvg"))
+            {
+                Backend.TakeOver(source, dst.Name, context);
+                moved = moved with { IdentityTakenOver = true };
+            }
+        }
+        return moved;
+    }
+
+    /// <summary>Removes a volume group that is no longer needed (the old_rootvg kept after a live update).</summary>
+    public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        var vg = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, partition) && Same(v.Name, volumeGroup))
+            ?? throw new LiveUpdateException("VolumeGroupNotFound", ErrorKind.ObjectNotFound, $"Partition {partition} has no volume group named '{volumeGroup}'.", volumeGroup);
+        if (vg.Role != VolumeGroupRole.OldRoot)
+            throw new LiveUpdateException("VolumeGroupInUse", ErrorKind.InvalidOperation,
+                $"{vg.Name} of {partition} is a {vg.Role} volume group in use; only an old_rootvg kept after a live update can be removed here.", volumeGroup);
+        if (!context.ShouldProcess($"{vg.Name} of {partition}", $"Remove and free {string.Join(", ", vg.Disks)}")) return;
+        Backend.RemoveVolumeGroup(partition, vg.Name, context);
+    }
+
+    // ------------------------------------------------------------------ preview and the whole flow
+
+    /// <summary>Every check the live update would make, the disks it would use, the plan and its estimates.</summary>
+    public LiveUpdatePreview Preview(LiveUpdateRequest request) => Plan(Inventory(), request, out _, out _, out _);
+
+    private LiveUpdatePreview Plan(SystemInventory inv, LiveUpdateRequest request, out UpdateBundle? bundle, out LogicalPartition? partition, out LiveUpdateException? firstError)
+    {
+        var checks = new List<PreviewCheck>();
+        LiveUpdateException? first = null;
+        void Add(string name, LiveUpdateException? error, string ok)
+        {
+            first ??= error;
+            checks.Add(error is null ? new PreviewCheck(name, true, ok, null) : new PreviewCheck(name, false, error.Message, error.ErrorId));
+        }
+
+        var partitionError = Checks.Partition(inv, request.Partition, out partition) ?? (partition is null ? null : Checks.Original(partition));
+        Add("Partition", partitionError, partition is null ? "" : $"{partition.Name} is running {partition.OsLevel}");
+        bundle = null;
+        var bundleError = Checks.OpenBundle(request.BundlePath, out bundle);
+        Add("BundleIntegrity", bundleError, bundle is null ? "" : $"{bundle.Name}: {bundle.Packages.Count} packages, every SHA-256 matches");
+        firstError = first;
+        if (partition is null)
+            return new LiveUpdatePreview(request.Partition, new OsLevel(1, 0, 0), bundle?.TargetLevel, false, checks, Array.Empty<PlannedStep>(),
+                TimeSpan.Zero, TimeSpan.Zero, Array.Empty<string>(), Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+        var p = partition;
+        if (bundle is not null)
+            Add("BundleLevel", Checks.Bundle(bundle, p.OsLevel, p.Name), $"{p.OsLevel} -> {bundle.TargetLevel}" + (bundle.RequiresLevel is null ? "" : $" (requires {bundle.RequiresLevel})"));
+        Add("NoUpdateInProgress", Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p), "no clone, mirror or surrogate is left from an earlier update");
+        var used = Checks.RootVgUsedMB(inv, p);
+        var clone = request.CloneDisks ?? Checks.ChooseDisk(inv, used, request.MirrorDisks ?? Array.Empty<string>());
+        Add("CloneDisks", clone is null ? Checks.NoDisk("clone", used, p.Name) : Checks.Disks(inv, clone, used, "clone of rootvg"),
+            clone is null ? "" : $"{string.Join(", ", clone)} for altinst_rootvg ({used} MB)");
+        var mirror = request.MirrorDisks ?? Checks.ChooseDisk(inv, used, clone ?? Array.Empty<string>());
+        Add("MirrorDisks", mirror is null ? Checks.NoDisk("mirror", used, p.Name) : Checks.Disks(inv, mirror, used, "mirror of rootvg"),
+            mirror is null ? "" : $"{string.Join(", ", mirror)} for the rootvg mirror");
+        if (clone is not null && mirror is not null)
+            Add("DisksDistinct", Checks.DisjointDisks(clone, mirror), "clone and mirror use different disks");
+        Add("FrameResources", Checks.Frame(inv, p), $"{inv.System.AvailableProcessors} processors and {inv.System.AvailableMemoryMB} MB free for a surrogate of {p.Processors} processors and {p.MemoryMB} MB");
+        var apps = inv.Applications.Where(a => Same(a.Partition, p.Name)).ToList();
+        var stopped = apps.FirstOrDefault(a => a.State != ApplicationState.Running);
+        Add("Applications", stopped is null ? null : new LiveUpdateException("ApplicationNotRunning", ErrorKind.InvalidOperation, $"{stopped.Name} is {stopped.State}; start it or move it away first.", stopped.Name),
+            $"{apps.Count} running: {string.Join(", ", apps.Select(a => a.Name))}");
+
+        var t = Backend.Timing;
+        var plan = new List<PlannedStep>
+        {
+            new(1, Steps.Verify, $"Verify {bundle?.Name ?? request.BundlePath} (manifest, every payload SHA-256, levels)", TimeSpan.Zero),
+            new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used)),
+            new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used)),
+            new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes)),
+            new(5, Steps.Boot, $"Create {Backends.Simulated.SimulatedBackend.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot),
+            new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import),
+            new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", TimeSpan.FromTicks(t.Blackout.Ticks * apps.Count)),
+            new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown),
+        };
+        var total = plan.Aggregate(TimeSpan.Zero, (a, s) => a + s.EstimatedDuration);
+        firstError = first;
+        return new LiveUpdatePreview(p.Name, p.OsLevel, bundle?.TargetLevel, checks.All(c => c.Passed), checks, plan, total,
+            apps.Count == 0 ? TimeSpan.Zero : t.Blackout, clone ?? Array.Empty<string>(), mirror ?? Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+    }
+
+    private static string Join(IReadOnlyList<string>? disks) => disks is null ? "(none)" : string.Join(", ", disks);
+
+    /// <summary>The whole live update: every check, then the seven steps; a failure before the blackout rolls back.</summary>
+    public LiveUpdateResult? Invoke(LiveUpdateRequest request, OperationContext context)
+    {
+        using var _ = Backend.Lock(LockWait);
+        var inv = Inventory();
+        var preview = Plan(inv, request, out var bundle, out var partition, out var error);
+        Throw(error);
+        var p = partition!;
+        var clone = preview.CloneDisks;
+        var mirror = preview.MirrorDisks;
+        if (!context.ShouldProcess(p.Name, $"Live update from {p.OsLevel} to {bundle!.TargetLevel} (clone onto {Join(clone)}, mirror onto {Join(mirror)})")) return null;
+
+        var operationId = $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
+        var phases = new List<PhaseResult>();
+        var moves = new List<ApplicationMigration>();
+        var started = inv.System.Clock;
+        var yes = new OperationContext { Logger = context.Logger, Progress = context.Progress, Cancellation = context.Cancellation };
+        var total = preview.EstimatedDuration;
+        var done = TimeSpan.Zero;
+        T Phase<T>(string name, string detail, Func<T> run)
+        {
+            var estimate = preview.Plan.First(s => s.Name == name).EstimatedDuration;
+            context.Report($"Live update of {p.Name}", $"{name}: {detail}", (int)(100 * done.Ticks / Math.Max(1, total.Ticks)), total - done);
+            context.Logger.LogInformation("[{OperationId}] {Phase}: {Detail}", operationId, name, detail);
+            var before = Inventory().System.Clock;
+            var value = run();
+            var took = Inventory().System.Clock - before;
+            done += estimate;
+            phases.Add(new PhaseResult(name, "Succeeded", took, detail));
+            return value;
+        }
+
+        Phase(Steps.Verify, $"{bundle.Name} verified", () => bundle);
+        Phase(Steps.Clone, $"rootvg -> {Join(clone)}", () => NewRootVgClone(p.Name, clone, yes));
+        Phase(Steps.Mirror, $"rootvg mirrored onto {Join(mirror)}", () => StartRootVgMirror(p.Name, mirror, yes));
+        Phase(Steps.Install, $"{bundle.Name} into altinst_rootvg", () => InstallCloneUpdate(p.Name, bundle.Root, yes));
+        var surrogate = Phase(Steps.Boot, $"surrogate booted at {bundle.TargetLevel}", () => StartUpdatedPartition(p.Name, yes))!;
+        Phase(Steps.Import, $"mirror imported into {surrogate.Name}", () => ImportMirrorVg(p.Name, surrogate.Name, yes));
+        var apps = Inventory().Applications.Where(a => Same(a.Partition, p.Name)).ToList();
+        Phase(Steps.Move, $"{apps.Count} applications to {surrogate.Name}", () =>
+        {
+            foreach (var app in apps) moves.Add(MoveApplication(app.Name, surrogate.Name, yes)!);
+            return moves;
+        });
+        context.Report($"Live update of {p.Name}", "Done", 100, TimeSpan.Zero, completed: true);
+        var after = Inventory();
+        var final = Checks.FindPartition(after, p.Name)!;
+        var old = after.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot);
+        var blackout = moves.Count == 0 ? TimeSpan.Zero : moves.Max(m => m.Blackout);
+        return new LiveUpdateResult(operationId, p.Name, p.OsLevel, bundle.TargetLevel, final.OsLevel, LiveUpdateStatus.Succeeded,
+            "The partition runs the new level; every application moved with its data verified.", after.System.Clock - started, blackout,
+            phases, moves, clone, mirror, old?.Disks ?? Array.Empty<string>(), bundle.Name, started, after.System.Clock);
+    }
+}

@@ -1,0 +1,74 @@
+using System;
+using System.Globalization;
+
+namespace LiveUpdate.Engine.Model;
+
+/// <summary>
+/// An operating-system level in the form that <c>oslevel -s</c> prints on AIX: release, technology level and
+/// service pack (<c>7300-02-01</c>), optionally followed by a build week (<c>7300-02-01-2346</c>). Levels compare
+/// by release, then technology level, then service pack; the build week does not order levels.
+/// </summary>
+public sealed class OsLevel : IComparable<OsLevel>, IEquatable<OsLevel>
+{
+    public OsLevel(int release, int technologyLevel, int servicePack, int build = 0)
+    {
+        if (release <= 0 || technologyLevel < 0 || servicePack < 0 || build < 0)
+            throw new ArgumentOutOfRangeException(nameof(release), "An OS level has a positive release and non-negative technology level, service pack and build.");
+        Release = release;
+        TechnologyLevel = technologyLevel;
+        ServicePack = servicePack;
+        Build = build;
+    }
+
+    public int Release { get; }
+    public int TechnologyLevel { get; }
+    public int ServicePack { get; }
+    public int Build { get; }
+
+    /// <summary>Parses <c>RRRR-TT-SS</c> or <c>RRRR-TT-SS-BBBB</c>. PowerShell uses this to convert strings.</summary>
+    public static OsLevel Parse(string text)
+    {
+        if (TryParse(text, out var level)) return level!;
+        throw new FormatException($"'{text}' is not an OS level; expected the form 7300-02-01 (release-technology level-service pack).");
+    }
+
+    public static bool TryParse(string? text, out OsLevel? level)
+    {
+        level = null;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var parts = text!.Trim().Split('-');
+        if (parts.Length is < 3 or > 4) return false;
+        var numbers = new int[4];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (parts[i].Length == 0 || !int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i])) return false;
+        }
+        if (numbers[0] <= 0) return false;
+        level = new OsLevel(numbers[0], numbers[1], numbers[2], numbers[3]);
+        return true;
+    }
+
+    public int CompareTo(OsLevel? other)
+    {
+        if (other is null) return 1;
+        var c = Release.CompareTo(other.Release);
+        if (c != 0) return c;
+        c = TechnologyLevel.CompareTo(other.TechnologyLevel);
+        return c != 0 ? c : ServicePack.CompareTo(other.ServicePack);
+    }
+
+    public bool Equals(OsLevel? other) => other is not null && CompareTo(other) == 0;
+    public override bool Equals(object? obj) => obj is OsLevel o && Equals(o);
+    public override int GetHashCode() => (Release * 397 ^ TechnologyLevel) * 397 ^ ServicePack;
+
+    public static bool operator <(OsLevel a, OsLevel b) => a.CompareTo(b) < 0;
+    public static bool operator >(OsLevel a, OsLevel b) => a.CompareTo(b) > 0;
+    public static bool operator <=(OsLevel a, OsLevel b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(OsLevel a, OsLevel b) => a.CompareTo(b) >= 0;
+    public static bool operator ==(OsLevel? a, OsLevel? b) => a is null ? b is null : a.Equals(b);
+    public static bool operator !=(OsLevel? a, OsLevel? b) => !(a == b);
+
+    public override string ToString() => Build > 0
+        ? string.Format(CultureInfo.InvariantCulture, "{0:0000}-{1:00}-{2:00}-{3:0000}", Release, TechnologyLevel, ServicePack, Build)
+        : string.Format(CultureInfo.InvariantCulture, "{0:0000}-{1:00}-{2:00}", Release, TechnologyLevel, ServicePack);
+}

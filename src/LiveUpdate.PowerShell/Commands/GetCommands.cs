@@ -1,0 +1,97 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using LiveUpdate.Engine.Model;
+
+namespace LiveUpdate.PowerShell.Commands;
+
+/// <summary>Get-LogicalPartition: the partitions of the connected system.</summary>
+[Cmdlet(VerbsCommon.Get, "LogicalPartition")]
+[OutputType(typeof(LogicalPartition))]
+public sealed class GetLogicalPartitionCommand : LiveUpdateCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Partition")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
+    public string[]? Name { get; set; }
+
+    protected override void ProcessRecord() => RunTerminating(() =>
+    {
+        var all = Engine.Inventory().Partitions;
+        var found = all.Where(p => Matches(p.Name, Name)).ToList();
+        WriteObject(found, enumerateCollection: true);
+        ReportUnmatched(Name, found.Select(p => p.Name), "PartitionNotFound", "partition");
+    });
+}
+
+/// <summary>Get-PhysicalVolume: the disks of the connected system (lspv).</summary>
+[Cmdlet(VerbsCommon.Get, "PhysicalVolume")]
+[OutputType(typeof(PhysicalVolume))]
+public sealed class GetPhysicalVolumeCommand : LiveUpdateCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Disk")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(Completers.DiskNameCompleter))]
+    public string[]? Name { get; set; }
+
+    /// <summary>Only disks that belong to no volume group.</summary>
+    [Parameter]
+    public SwitchParameter Free { get; set; }
+
+    protected override void ProcessRecord() => RunTerminating(() =>
+    {
+        var found = Engine.Inventory().Disks.Where(d => Matches(d.Name, Name) && (!Free || d.State == DiskState.Free)).ToList();
+        WriteObject(found, enumerateCollection: true);
+        if (!Free) ReportUnmatched(Name, found.Select(d => d.Name), "DiskNotFound", "disk");
+    });
+}
+
+/// <summary>Get-VolumeGroup: volume groups (lsvg), optionally of one partition.</summary>
+[Cmdlet(VerbsCommon.Get, "VolumeGroup")]
+[OutputType(typeof(VolumeGroup))]
+public sealed class GetVolumeGroupCommand : LiveUpdateCmdlet
+{
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(Completers.VolumeGroupNameCompleter))]
+    public string[]? Name { get; set; }
+
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
+    public PartitionIdentity? Partition { get; set; }
+
+    protected override void ProcessRecord() => RunTerminating(() =>
+    {
+        var inv = Engine.Inventory();
+        if (Partition is not null) Engine.GetPartition(Partition.Name);
+        var found = inv.VolumeGroups.Where(v => Matches(v.Name, Name) && (Partition is null || string.Equals(v.Partition, Partition.Name, StringComparison.OrdinalIgnoreCase))).ToList();
+        WriteObject(found, enumerateCollection: true);
+        ReportUnmatched(Name, found.Select(v => v.Name), "VolumeGroupNotFound", "volume group");
+    });
+}
+
+/// <summary>Get-Application: the applications that LiveUpdate moves, optionally of one partition.</summary>
+[Cmdlet(VerbsCommon.Get, "Application")]
+[OutputType(typeof(ApplicationInstance))]
+public sealed class GetApplicationCommand : LiveUpdateCmdlet
+{
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(Completers.ApplicationNameCompleter))]
+    public string[]? Name { get; set; }
+
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
+    public PartitionIdentity? Partition { get; set; }
+
+    protected override void ProcessRecord() => RunTerminating(() =>
+    {
+        var inv = Engine.Inventory();
+        if (Partition is not null) Engine.GetPartition(Partition.Name);
+        var found = inv.Applications.Where(a => Matches(a.Name, Name) && (Partition is null || string.Equals(a.Partition, Partition.Name, StringComparison.OrdinalIgnoreCase))).ToList();
+        WriteObject(found, enumerateCollection: true);
+        ReportUnmatched(Name, found.Select(a => a.Name), "ApplicationNotFound", "application");
+    });
+}
