@@ -24,6 +24,9 @@ public interface ILiveUpdateBackend : IDisposable
     /// <summary>The timing model the backend uses for estimates.</summary>
     TimingModel Timing { get; }
 
+    /// <summary>Test facility: where set, primitives fail (or kill the process) at the named point.</summary>
+    FaultInjector? Faults { get; set; }
+
     /// <summary>Takes the system's lock (reentrant within one backend object). Waits up to <paramref name="wait"/>.</summary>
     IDisposable Lock(TimeSpan wait);
 
@@ -33,12 +36,16 @@ public interface ILiveUpdateBackend : IDisposable
     RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
     RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
     VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context);
-    void RemoveClone(string partition, OperationContext context);
-    void RemoveMirror(string partition, OperationContext context);
+    /// <summary>Removes the clone of a partition and wipes the given disks, even where a failed step left them half written. Idempotent.</summary>
+    void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context);
+    /// <summary>Removes the mirror of a partition (exporting it from a surrogate first) and wipes the disks. Idempotent.</summary>
+    void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context);
     void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context);
 
     // Updates
     RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context);
+    /// <summary>Turns the old_rootvg kept by a finished live update into the partition's clone again (the way back).</summary>
+    RootVgClone AdoptOldRootVg(string partition, OperationContext context);
 
     // Partitions
     LogicalPartition StartSurrogate(string partition, OperationContext context);
@@ -46,7 +53,13 @@ public interface ILiveUpdateBackend : IDisposable
     LogicalPartition TakeOver(string original, string surrogate, OperationContext context);
 
     // Applications
+    /// <summary>
+    /// Stops the application where it runs and restarts it on <paramref name="destination"/> on that partition's copy
+    /// of its data (either direction between a partition and its surrogate, while the mirror is imported).
+    /// </summary>
     ApplicationMigration MoveApplication(string application, string destination, OperationContext context);
+    /// <summary>Makes sure the application runs on the partition that holds it, starting it if a failure left it stopped.</summary>
+    ApplicationInstance RecoverApplication(string application, OperationContext context);
 
     // The lab itself
     /// <summary>Removes everything the lab made (for a real host: nothing but what the lab created) and its folder.</summary>

@@ -6,6 +6,9 @@ namespace LiveUpdate.Engine.Flow;
 /// <summary>The steps of a live update, as journal entries and fault points name them.</summary>
 public static class Steps
 {
+    /// <summary>The name a surrogate partition gets until it takes over the original's identity.</summary>
+    public static string SurrogateName(string partition) => partition + "_surrogate";
+
     public const string Verify = "Verify";
     public const string Clone = "Clone";
     public const string Mirror = "Mirror";

@@ -109,7 +109,7 @@ public sealed class LiveUpdateEngine
             throw new LiveUpdateException("CloneNotUpdated", ErrorKind.InvalidOperation,
                 $"The clone of {p.Name} is still at {clone.OsLevel}; install an update into it first (Install-CloneUpdate).", p.Name);
         Throw(Checks.Frame(inv, p));
-        var name = Backends.Simulated.SimulatedBackend.SurrogateName(p.Name);
+        var name = Steps.SurrogateName(p.Name);
         if (!context.ShouldProcess(name, $"Create a partition like {p.Name} and boot it from {string.Join(", ", clone.Disks)} at {clone.OsLevel}")) return null;
         return Backend.StartSurrogate(p.Name, context);
     }
@@ -227,7 +227,7 @@ public sealed class LiveUpdateEngine
             new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used)),
             new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used)),
             new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes)),
-            new(5, Steps.Boot, $"Create {Backends.Simulated.SimulatedBackend.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot),
+            new(5, Steps.Boot, $"Create {Steps.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot),
             new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import),
             new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", TimeSpan.FromTicks(t.Blackout.Ticks * apps.Count)),
             new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown),

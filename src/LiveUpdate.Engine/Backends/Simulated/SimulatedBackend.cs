@@ -286,25 +286,32 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, vg);
     }).Also(_ => Fault(Steps.Import, FaultTiming.After));
 
-    public void RemoveClone(string partition, OperationContext context) => Change(s =>
+    public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
     {
         var c = s.CloneOf(partition);
-        if (c is null) return;
-        var vg = s.Vg(c.Vg);
-        context.Logger.LogInformation("Removing altinst_rootvg of {Partition}", partition);
+        var vg = c is null ? null : s.Vg(c.Vg);
+        context.Logger.LogInformation("Removing altinst_rootvg of {Partition} and wiping {Disks}", partition, string.Join(",", disks));
         if (vg is not null)
         {
             foreach (var d in vg.Disks) Wipe(d);
             s.VolumeGroups.Remove(vg);
         }
-        s.Clones.Remove(c);
+        if (c is not null) s.Clones.Remove(c);
+        foreach (var d in disks.Where(d => !InUse(s, d))) Wipe(d);
     });
 
-    public void RemoveMirror(string partition, OperationContext context) => Change(s =>
+    private static bool InUse(LabState s, string disk) => s.VolumeGroups.Any(v =>
+        v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase) || v.MirrorDisks.Contains(disk, StringComparer.OrdinalIgnoreCase));
+
+    public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
     {
         var m = s.MirrorOf(partition);
-        if (m is null) return;
-        context.Logger.LogInformation("Removing the rootvg mirror of {Partition} from {Disks}", partition, string.Join(",", m.Disks));
+        context.Logger.LogInformation("Removing the rootvg mirror of {Partition} and wiping {Disks}", partition, string.Join(",", disks));
+        if (m is null)
+        {
+            foreach (var d in disks.Where(d => !InUse(s, d))) Wipe(d);
+            return;
+        }
         var root = s.Vg(m.SourceVg);
         var imported = m.ImportedVg is null ? null : s.Vg(m.ImportedVg);
         if (root is not null)
@@ -315,6 +322,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (imported is not null) s.VolumeGroups.Remove(imported);
         foreach (var d in m.Disks) Wipe(d);
         s.Mirrors.Remove(m);
+        foreach (var d in disks.Where(d => !InUse(s, d))) Wipe(d);
     });
 
     public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context) => Change(s =>
@@ -355,6 +363,26 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, c);
     }).Also(_ => Fault(Steps.Install, FaultTiming.After));
 
+    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s =>
+    {
+        var existing = s.CloneOf(partition);
+        if (existing is not null) return ToModel(s, existing);
+        var p = s.Partition(partition)!;
+        var root = s.Vg(p.RootVg)!;
+        var old = s.Vg(partition, "old_rootvg")!;
+        context.Logger.LogInformation("Turning old_rootvg of {Partition} on {Disks} ({Level}) into its altinst_rootvg", partition, string.Join(",", old.Disks), old.OsLevel);
+        old.Name = "altinst_rootvg";
+        old.Role = nameof(VolumeGroupRole.AltInstRoot);
+        old.Active = false;
+        var clone = new CloneRecord
+        {
+            Partition = partition, Vg = old.Id, SourceLevel = root.OsLevel!, State = nameof(CloneState.Updated),
+            AppliedBundles = { "old_rootvg at " + old.OsLevel }, Created = s.Clock,
+        };
+        s.Clones.Add(clone);
+        return ToModel(s, clone);
+    });
+
     internal static void WriteOsFiles(string content, VgRecord vg)
     {
         var inventory = Under(content, InventoryFile);
@@ -371,7 +399,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         var c = s.CloneOf(partition)!;
         var vg = s.Vg(c.Vg)!;
         Fault(Steps.Boot, FaultTiming.Before);
-        var name = SurrogateName(p.Name);
+        var name = Steps.SurrogateName(p.Name);
         context.Logger.LogInformation("Creating partition {Surrogate} ({Processors} processors, {MemoryMB} MB) and booting it from {Disks} at {Level}",
             name, p.Processors, p.MemoryMB, string.Join(",", vg.Disks), vg.OsLevel);
         var sur = new PartitionRecord
@@ -391,7 +419,6 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, sur);
     }).Also(_ => Fault(Steps.Boot, FaultTiming.After));
 
-    public static string SurrogateName(string partition) => partition + "_surrogate";
 
     private static string SurrogateAddress(string address)
     {
@@ -530,6 +557,18 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return new ApplicationMigration(a.Name, source, dst.Name, verified ? "Moved" : "DataMismatch", stop + sync + start, stop, sync, start,
             acknowledged, records.Count, verified, false);
     }).Also(_ => Fault(Steps.Move, FaultTiming.After));
+
+    public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s =>
+    {
+        var a = s.App(application)!;
+        if (!a.Running)
+        {
+            context.Logger.LogWarning("{Application} was left stopped on {Partition}; starting it again", a.Name, a.Partition);
+            Advance(s, TimeSpan.FromMilliseconds(a.StartMilliseconds > 0 ? a.StartMilliseconds : s.Timing.StartMilliseconds));
+            a.Running = true;
+        }
+        return ToModel(s, a);
+    });
 
     private static IEnumerable<VgRecord> CopiesOfVg(LabState s, string vgId)
     {
