@@ -34,7 +34,7 @@ internal static class Session
 
     public static LiveUpdateEngine Connect(ILiveUpdateBackend backend)
     {
-        if (backend is SimulatedBackend sim) sim.Faults = FaultInjector.FromEnvironment();
+        backend.Faults = FaultInjector.FromEnvironment();
         var engine = new LiveUpdateEngine(backend);
         Current = engine;
         return engine;

@@ -1,0 +1,259 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using LiveUpdate.Engine.Flow;
+
+namespace LiveUpdate.Engine.Backends.Linux;
+
+/// <summary>The runtime state of a Linux host: what the backend made and where (the description says what may be touched).</summary>
+internal sealed class LinuxState
+{
+    public int NextSerial { get; set; } = 1;
+    /// <summary>Loop devices the backend attached, by disk name (lab disks are files).</summary>
+    public Dictionary<string, string> LoopDevices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public bool NamespaceCreated { get; set; }
+    public bool BridgeCreated { get; set; }
+    public List<PartitionRuntime> Partitions { get; set; } = new();
+    public List<VgRuntime> VolumeGroups { get; set; } = new();
+    public List<AppRuntime> Applications { get; set; } = new();
+    public List<CloneRuntime> Clones { get; set; } = new();
+    public List<MirrorRuntime> Mirrors { get; set; } = new();
+
+    public string NewSerial() => (NextSerial++).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+    public PartitionRuntime? Partition(string name) => Partitions.FirstOrDefault(p => Same(p.Name, name));
+    public VgRuntime? Vg(string? serial) => serial is null ? null : VolumeGroups.FirstOrDefault(v => v.Serial == serial);
+    public VgRuntime? Vg(string partition, string name) => VolumeGroups.FirstOrDefault(v => Same(v.Partition, partition) && Same(v.Name, name));
+    public AppRuntime? App(string name) => Applications.FirstOrDefault(a => Same(a.Name, name));
+    public CloneRuntime? CloneOf(string partition) => Clones.FirstOrDefault(c => Same(c.Partition, partition));
+    public MirrorRuntime? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => Same(m.Partition, partition));
+    public VgRuntime? VgOnDisk(string disk) => VolumeGroups.FirstOrDefault(v => v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase));
+}
+
+internal sealed class PartitionRuntime
+{
+    public string Name { get; set; } = "";
+    public int Id { get; set; }
+    public string Uuid { get; set; } = "";
+    public string HostName { get; set; } = "";
+    /// <summary>Address with prefix.</summary>
+    public string Address { get; set; } = "";
+    /// <summary>Names the container, its network namespace and its link; stays when the partition takes another's name.</summary>
+    public string Token { get; set; } = "";
+    public string RootVg { get; set; } = "";
+    public string? SurrogateOf { get; set; }
+    public double Processors { get; set; }
+    public long MemoryMB { get; set; }
+    public int NspawnPid { get; set; }
+    public int LeaderPid { get; set; }
+}
+
+internal sealed class LvRuntime
+{
+    public string Name { get; set; } = "";
+    public string MountPoint { get; set; } = "/";
+}
+
+internal sealed class VgRuntime
+{
+    public string Serial { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string? Partition { get; set; }
+    public List<string> Disks { get; set; } = new();
+    public List<LvRuntime> Lvs { get; set; } = new();
+    /// <summary>True when the backend created the file system (a host's original rootvg is not ours to wipe).</summary>
+    public bool Created { get; set; }
+    /// <summary>The file system label of a file system the backend made; null for one it found.</summary>
+    public string? Label { get; set; }
+    /// <summary>The OS level its root logical volume held when last read.</summary>
+    public string? OsLevel { get; set; }
+}
+
+internal sealed class AppRuntime
+{
+    public string Name { get; set; } = "";
+    public string Partition { get; set; } = "";
+    public string DataVg { get; set; } = "";
+    /// <summary>Whether it should be running.</summary>
+    public bool Running { get; set; }
+    /// <summary>Set while a move is under way: the destination and how far it got (Stopped, Started).</summary>
+    public string? MovingTo { get; set; }
+    public string? MovePhase { get; set; }
+}
+
+internal sealed class CloneRuntime
+{
+    public string Partition { get; set; } = "";
+    public string Vg { get; set; } = "";
+    public string SourceLevel { get; set; } = "";
+    public string State { get; set; } = "Cloned";
+    public List<string> AppliedBundles { get; set; } = new();
+    public string? BootedAs { get; set; }
+    public double DurationSeconds { get; set; }
+    public DateTimeOffset Created { get; set; }
+}
+
+internal sealed class MirrorRuntime
+{
+    public string Partition { get; set; } = "";
+    /// <summary>The file system on the mirror disks that receives every change of the source.</summary>
+    public string Vg { get; set; } = "";
+    public string SourceVg { get; set; } = "";
+    public string State { get; set; } = "Synchronized";
+    public string? ImportedInto { get; set; }
+    /// <summary>The generation of the last complete transfer of each logical volume, by volume group serial and logical volume name.</summary>
+    public Dictionary<string, int> Generations { get; set; } = new();
+    public int NextGeneration { get; set; } = 1;
+    /// <summary>Logical volumes whose live copy already moved to the surrogate.</summary>
+    public List<string> MovedLvs { get; set; } = new();
+    public double DurationSeconds { get; set; }
+    public DateTimeOffset Created { get; set; }
+    public DateTimeOffset? LastSync { get; set; }
+}
+
+/// <summary>
+/// The state file of a Linux host (<c>liveupdate-state.json</c>): a header line with the SHA-256 of the JSON body,
+/// written to a temporary file, flushed and renamed, so a crash leaves the old or the new state and a file edited by
+/// hand or truncated is refused. Changes are serialised across processes by an exclusive lock on <c>.lock</c>.
+/// </summary>
+internal sealed class LinuxStore
+{
+    public const string StateFileName = "liveupdate-state.json";
+    public const string LockFileName = ".lock";
+    private const string HeaderPrefix = "LiveUpdate.LinuxState/1 sha256=";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    private readonly object _gate = new();
+    private FileStream? _lock;
+    private int _depth;
+
+    public LinuxStore(string root) => Root = root;
+
+    public string Root { get; }
+    public string StatePath => Path.Combine(Root, StateFileName);
+    public bool Exists => File.Exists(StatePath);
+
+    public IDisposable Lock(TimeSpan wait)
+    {
+        Monitor.Enter(_gate);
+        try
+        {
+            if (_depth++ == 0) _lock = Acquire(wait);
+            return new Releaser(this);
+        }
+        catch
+        {
+            _depth--;
+            Monitor.Exit(_gate);
+            throw;
+        }
+    }
+
+    private FileStream Acquire(TimeSpan wait)
+    {
+        var path = Path.Combine(Root, LockFileName);
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                fs.SetLength(0);
+                var owner = Encoding.UTF8.GetBytes(Environment.ProcessId.ToString());
+                fs.Write(owner, 0, owner.Length);
+                fs.Flush(true);
+                return fs;
+            }
+            catch (IOException) when (clock.Elapsed < wait)
+            {
+                Thread.Sleep(15);
+            }
+            catch (IOException e)
+            {
+                throw new LiveUpdateException("LabBusy", ErrorKind.ResourceBusy,
+                    $"The system '{Root}' is being changed by another process; it stayed busy for {wait.TotalSeconds:0.#} s.", Root, e);
+            }
+        }
+    }
+
+    private void Release()
+    {
+        try
+        {
+            if (--_depth == 0)
+            {
+                _lock?.Dispose();
+                _lock = null;
+            }
+        }
+        finally
+        {
+            Monitor.Exit(_gate);
+        }
+    }
+
+    private sealed class Releaser : IDisposable
+    {
+        private LinuxStore? _store;
+        public Releaser(LinuxStore store) => _store = store;
+        public void Dispose() => Interlocked.Exchange(ref _store, null)?.Release();
+    }
+
+    public LinuxState Load()
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(StatePath, Encoding.UTF8);
+        }
+        catch (FileNotFoundException)
+        {
+            return new LinuxState();
+        }
+        var newline = text.IndexOf('\n');
+        if (newline < 0 || !text.StartsWith(HeaderPrefix, StringComparison.Ordinal)) throw Corrupt("its header is missing");
+        var expected = text.Substring(HeaderPrefix.Length, newline - HeaderPrefix.Length).Trim();
+        var body = text.Substring(newline + 1);
+        if (!string.Equals(Hash(body), expected, StringComparison.Ordinal)) throw Corrupt("its content does not match its checksum (truncated or edited by hand)");
+        try
+        {
+            return JsonSerializer.Deserialize<LinuxState>(body, Json) ?? throw Corrupt("it is empty");
+        }
+        catch (JsonException e)
+        {
+            throw Corrupt("it is not valid JSON: " + e.Message);
+        }
+    }
+
+    private LiveUpdateException Corrupt(string why) => new("LabStateCorrupt", ErrorKind.InvalidData,
+        $"The state of '{Root}' cannot be trusted: {why}. Nothing was changed.", StatePath);
+
+    public void Save(LinuxState state)
+    {
+        var body = JsonSerializer.Serialize(state, Json);
+        WriteAtomically(StatePath, HeaderPrefix + Hash(body) + "\n" + body);
+    }
+
+    /// <summary>Write, flush to disk, rename: the file is either the old or the new one, never a mixture.</summary>
+    internal static void WriteAtomically(string path, string content)
+    {
+        var temp = path + ".tmp-" + Environment.ProcessId;
+        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            var bytes = Encoding.UTF8.GetBytes(content);
+            fs.Write(bytes, 0, bytes.Length);
+            fs.Flush(true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static string Hash(string body) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant();
+}
