@@ -17,8 +17,15 @@ public static class Steps
     public const string Import = "Import";
     public const string Move = "Move";
     public const string TakeOver = "TakeOver";
+    /// <summary>Not a step but a fault point: the health check of the first application started on the destination fails.</summary>
+    public const string Health = "Health";
 
-    public static readonly string[] All = { Verify, Clone, Mirror, Install, Boot, Import, Move, TakeOver };
+    /// <summary>The steps of a live update, in order.</summary>
+    public static readonly string[] Update = { Verify, Clone, Mirror, Install, Boot, Import, Move, TakeOver };
+    /// <summary>The steps of an undo: the kept old_rootvg is adopted as the clone, then as an update.</summary>
+    public static readonly string[] Undo = { Clone, Mirror, Boot, Import, Move, TakeOver };
+
+    public static readonly string[] All = { Verify, Clone, Mirror, Install, Boot, Import, Move, TakeOver, Health };
 }
 
 public enum FaultTiming { Before, During, After }
@@ -67,14 +74,28 @@ public sealed class FaultInjector
     /// <summary>Called by backends at each fault point; fires once.</summary>
     public void At(string step, FaultTiming timing)
     {
-        if (Fired || !string.Equals(step, Step, StringComparison.OrdinalIgnoreCase) || timing != Timing) return;
-        Fired = true;
+        if (!Matches(step, timing)) return;
         if (Action == FaultAction.Kill)
         {
             Process.GetCurrentProcess().Kill();
             Environment.FailFast("injected kill");
         }
         throw new LiveUpdateException("InjectedFault", ErrorKind.DeviceError, $"Injected fault: step {step} failed {timing.ToString().ToLowerInvariant()} its work.", step);
+    }
+
+    /// <summary>True (once) when this is the point to fail; for fault points that report failure instead of throwing.</summary>
+    public bool Fire(string step, FaultTiming timing)
+    {
+        if (!Matches(step, timing)) return false;
+        if (Action == FaultAction.Kill) At(step, timing);
+        return true;
+    }
+
+    private bool Matches(string step, FaultTiming timing)
+    {
+        if (Fired || !string.Equals(step, Step, StringComparison.OrdinalIgnoreCase) || timing != Timing) return false;
+        Fired = true;
+        return true;
     }
 
     public override string ToString() => $"{Step}:{Timing}:{Action}";
