@@ -30,16 +30,27 @@ public static class Steps
 
 public enum FaultTiming { Before, During, After }
 
-public enum FaultAction { Fail, Kill }
+public enum FaultAction
+{
+    /// <summary>Throw an InjectedFault error.</summary>
+    Fail,
+    /// <summary>Kill the process hosting the update, at once.</summary>
+    Kill,
+    /// <summary>Wait (at most a minute) until the file named by LIVEUPDATE_FAULT_RELEASE exists, then go on: an update held in flight.</summary>
+    Pause,
+}
 
 /// <summary>
 /// Test facility of every backend: makes one step fail (or kills the hosting process) before, during or after its
 /// work. A backend calls <see cref="At"/> at those three points of each primitive. Configured in code, or for a
-/// whole process with the environment variable <c>LIVEUPDATE_FAULT=Step:Timing[:Kill]</c> (e.g. <c>Clone:During:Kill</c>).
+/// whole process with the environment variable <c>LIVEUPDATE_FAULT=Step:Timing[:Fail|Kill|Pause]</c> (e.g.
+/// <c>Clone:During:Kill</c>); <c>Pause</c> holds the update in flight until the file that
+/// <c>LIVEUPDATE_FAULT_RELEASE</c> names exists.
 /// </summary>
 public sealed class FaultInjector
 {
     public const string EnvironmentVariable = "LIVEUPDATE_FAULT";
+    public const string ReleaseVariable = "LIVEUPDATE_FAULT_RELEASE";
 
     public FaultInjector(string step, FaultTiming timing, FaultAction action = FaultAction.Fail)
     {
@@ -64,10 +75,10 @@ public sealed class FaultInjector
         var parts = spec.Split(':');
         if (parts.Length is < 2 or > 3 || Array.IndexOf(Steps.All, parts[0]) < 0 || !Enum.TryParse<FaultTiming>(parts[1], true, out var timing))
             throw new LiveUpdateException("FaultSpecInvalid", ErrorKind.InvalidArgument,
-                $"'{spec}' is not a fault specification; use Step:Before|During|After[:Kill] with a step of {string.Join(", ", Steps.All)}.", spec);
+                $"'{spec}' is not a fault specification; use Step:Before|During|After[:Fail|Kill|Pause] with a step of {string.Join(", ", Steps.All)}.", spec);
         var action = FaultAction.Fail;
         if (parts.Length == 3 && !Enum.TryParse(parts[2], true, out action))
-            throw new LiveUpdateException("FaultSpecInvalid", ErrorKind.InvalidArgument, $"'{parts[2]}' is not Fail or Kill.", spec);
+            throw new LiveUpdateException("FaultSpecInvalid", ErrorKind.InvalidArgument, $"'{parts[2]}' is not Fail, Kill or Pause.", spec);
         return new FaultInjector(parts[0], timing, action);
     }
 
@@ -75,11 +86,15 @@ public sealed class FaultInjector
     public void At(string step, FaultTiming timing)
     {
         if (!Matches(step, timing)) return;
-        if (Action == FaultAction.Kill)
+        if (Action == FaultAction.Pause)
         {
-            Process.GetCurrentProcess().Kill();
-            Environment.FailFast("injected kill");
+            var release = Environment.GetEnvironmentVariable(ReleaseVariable);
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromMinutes(1) && !(release is not null && System.IO.File.Exists(release)))
+                System.Threading.Thread.Sleep(20);
+            return;
         }
+        if (Action == FaultAction.Kill) KillNow();
         throw new LiveUpdateException("InjectedFault", ErrorKind.DeviceError, $"Injected fault: step {step} failed {timing.ToString().ToLowerInvariant()} its work.", step);
     }
 
@@ -87,8 +102,14 @@ public sealed class FaultInjector
     public bool Fire(string step, FaultTiming timing)
     {
         if (!Matches(step, timing)) return false;
-        if (Action == FaultAction.Kill) At(step, timing);
-        return true;
+        if (Action == FaultAction.Kill) KillNow();
+        return Action == FaultAction.Fail;
+    }
+
+    private static void KillNow()
+    {
+        Process.GetCurrentProcess().Kill();
+        Environment.FailFast("injected kill");
     }
 
     private bool Matches(string step, FaultTiming timing)

@@ -25,10 +25,10 @@ public sealed partial class LiveUpdateEngine
         var id = NewOperationId();
         using var held = Hold(request.Partition, id);
         var inv = Inventory();
+        if (held != NoLock) RefuseIfInterrupted(Checks.FindPartition(inv, request.Partition)!.Name);
         var preview = Plan(inv, request, out var bundle, out var partition, out var error);
         Throw(error);
         var p = partition!;
-        RefuseIfInterrupted(p.Name);
         if (!context.ShouldProcess(p.Name, $"Live update from {p.OsLevel} to {bundle!.TargetLevel} (clone onto {Join(preview.CloneDisks)}, mirror onto {Join(preview.MirrorDisks)})")) return null;
         TakeOverNotice(held, p.Name, context);
         var journal = OperationJournal.Create(Backend.Location, p.Name, id);
@@ -53,7 +53,7 @@ public sealed partial class LiveUpdateEngine
         Throw(Checks.Original(p));
         RefuseIfInterrupted(p.Name);
         Throw(Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p));
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot)
+        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"))
             ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound,
                 $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to.", p.Name);
         var used = Checks.RootVgUsedMB(inv, p);
@@ -104,10 +104,10 @@ public sealed partial class LiveUpdateEngine
             context.Logger.LogWarning("The lock of {Partition} was left by a process that is gone ({Owner}); it is taken over", partition, previous);
     }
 
+    /// <summary>Called holding the partition's lock: an unfinished operation of the partition is then not running anywhere.</summary>
     private void RefuseIfInterrupted(string partition)
     {
-        foreach (var op in Operations(partition))
-            if (op.State == OperationState.Interrupted)
+        foreach (var op in OperationJournal.Ids(Backend.Location, partition).Select(id => OperationJournal.Open(Backend.Location, id)).Where(j => !j.Ended).Select(ToOperation))
                 throw new LiveUpdateException("OperationInterrupted", ErrorKind.InvalidOperation,
                     $"Operation {op.Id} on {partition} was interrupted at step {op.Steps.LastOrDefault(s => s.State != "Pending")?.Name}; finish it with Resume-LiveUpdate -Id {op.Id} (or -RollBack) first.", op.Id);
     }
@@ -124,14 +124,12 @@ public sealed partial class LiveUpdateEngine
         var end = j.End;
         OperationState state;
         if (end is not null) state = Enum.Parse<OperationState>((string)end["status"]!);
-        else state = PartitionLock.IsHeld(Backend.Location, j.Partition) && OwnerIs(j) ? OperationState.Running : OperationState.Interrupted;
+        else state = PartitionLock.IsHeld(Backend.Location, j.Partition) ? OperationState.Running : OperationState.Interrupted;
         var resumed = j.Events("Resumed").LastOrDefault();
         return new LiveUpdateOperation(j.Id, j.Kind, j.Partition, j.FromLevel, j.ToLevel, state, j.PointOfNoReturnPassed, j.Steps(),
             j.Applications, j.CloneDisks, j.MirrorDisks, j.BundleName, (int?)resumed?["pid"] ?? j.ProcessId, j.StartedClock,
             end is null ? null : OperationJournal.Clock(end), (string?)end?["reason"] ?? "");
     }
-
-    private bool OwnerIs(OperationJournal j) => PartitionLock.Owner(Backend.Location, j.Partition).Contains("operation=" + j.Id, StringComparison.Ordinal);
 
     /// <summary>Every acknowledged record of an application, in order, with no gap, where it runs now?</summary>
     public ApplicationDataCheck CheckApplicationData(string application)

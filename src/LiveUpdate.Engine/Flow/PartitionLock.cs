@@ -9,8 +9,8 @@ namespace LiveUpdate.Engine.Flow;
 
 /// <summary>
 /// One live update per partition at a time, across threads and processes: an exclusive lock on
-/// <c>locks/&lt;partition&gt;.lock</c> beside the system's state, holding the owner's process id and operation while
-/// held and nothing once released. The operating system drops the lock of a process that dies, so a stale lock is
+/// <c>locks/&lt;partition&gt;.lock</c> beside the system's state, with <c>locks/&lt;partition&gt;.owner</c> naming the
+/// owner's process id and operation while it is held; both are gone once it is released. The operating system drops the lock of a process that dies, so a stale lock is
 /// recognised (its file still names a process that is gone) and taken over; the operation it was running is then
 /// interrupted, and <c>Resume-LiveUpdate</c> finishes it. Re-entrant on the thread that holds it. The file is created
 /// and removed only under the system's own lock, so no process can hold an unlinked lock file while another creates a
@@ -36,14 +36,14 @@ public sealed class PartitionLock : IDisposable
 
     public static string PathOf(string location, string partition) => Path.Combine(location, "locks", partition.ToLowerInvariant() + ".lock");
 
-    /// <summary>What the lock file says now (empty when free).</summary>
+    private static string OwnerPath(string lockPath) => Path.ChangeExtension(lockPath, ".owner");
+
+    /// <summary>Who holds (or, after a crash, held) the partition's lock; empty when nobody.</summary>
     public static string Owner(string location, string partition)
     {
         try
         {
-            using var fs = new FileStream(PathOf(location, partition), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(fs);
-            return reader.ReadToEnd().Trim();
+            return File.ReadAllText(OwnerPath(PathOf(location, partition))).Trim();
         }
         catch (IOException)
         {
@@ -94,17 +94,10 @@ public sealed class PartitionLock : IDisposable
             {
                 throw Busy(partition, Owner(location, partition));
             }
-            string? previous = null;
-            using (var reader = new StreamReader(fs, Encoding.UTF8, false, 1024, leaveOpen: true))
-            {
-                var text = reader.ReadToEnd().Trim();
-                if (text.Length > 0) previous = text;
-            }
-            var owner = Encoding.UTF8.GetBytes($"pid={Environment.ProcessId} operation={operation} since={DateTimeOffset.UtcNow:o}");
-            fs.SetLength(0);
-            fs.Position = 0;
-            fs.Write(owner, 0, owner.Length);
-            fs.Flush(true);
+            var ownerPath = OwnerPath(path);
+            var previous = File.Exists(ownerPath) ? File.ReadAllText(ownerPath).Trim() : null;
+            if (string.IsNullOrEmpty(previous)) previous = null;
+            File.WriteAllText(ownerPath, $"pid={Environment.ProcessId} operation={operation} since={DateTimeOffset.UtcNow:o}");
             var l = new PartitionLock(path, fs, previous, systemLock);
             Held[path] = (l, Environment.CurrentManagedThreadId, 1);
             return new Releaser(path);
@@ -128,6 +121,7 @@ public sealed class PartitionLock : IDisposable
         if (fs is null) return;
         using (_systemLock())
         {
+            File.Delete(OwnerPath(_path));
             File.Delete(_path);
             fs.Dispose();
             var folder = Path.GetDirectoryName(_path)!;

@@ -32,7 +32,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     }
 
     /// <summary>Opens an existing lab; refuses a folder that is not one or whose state cannot be trusted.</summary>
-    public static SimulatedBackend Open(string path)
+    public static SimulatedBackend Open(string path, bool verify = true)
     {
         var root = Path.GetFullPath(path);
         if (!Directory.Exists(root))
@@ -40,7 +40,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (!LabStore.IsLab(root))
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it has no {LabStore.StateFileName}.", path);
         var backend = new SimulatedBackend(root);
-        backend._store.Load(); // verify now, so a bad lab is refused at connect time
+        if (verify) backend._store.Load(); // verify now, so a bad lab is refused at connect time
         return backend;
     }
 
@@ -51,7 +51,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
-            _store.Load();
+            // Everything of a simulated lab lives in its folder, so even a lab whose state cannot be trusted can go.
             context.Logger.LogInformation("Removing lab {Path}", _store.Root);
             Directory.Delete(_store.Root, recursive: true);
         }
@@ -549,6 +549,14 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (m is not null) s.Mirrors.Remove(m);
         var clone = s.CloneOf(original);
         if (clone is not null) s.Clones.Remove(clone);
+        // An old_rootvg kept by an earlier update stays too, under the next free name (old_rootvg1, old_rootvg2, ...).
+        var older = s.Vg(o.Name, "old_rootvg") ?? s.Vg(sur.Name, "old_rootvg");
+        if (older is not null)
+        {
+            var n = 1;
+            while (s.VolumeGroups.Any(v => (v.Partition == o.Name || v.Partition == sur.Name) && v.Name == "old_rootvg" + n)) n++;
+            older.Name = "old_rootvg" + n;
+        }
         origRoot.Name = "old_rootvg";
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
