@@ -322,7 +322,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
 
             $script:result.Status | Should -Be 'Succeeded'
             $script:result.OsLevel.ToString() | Should -Be '7300-02-02'
-            $script:result.Phases.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move')
+            $script:result.Phases.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver')
             $script:result.Applications[0].DataVerified | Should -BeTrue
             $script:result.Duration | Should -BeGreaterThan $script:result.Blackout
             (Get-LogicalPartition -Name lpar1).OsLevel.ToString() | Should -Be '7300-02-02'

@@ -45,6 +45,11 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     [Parameter]
     public long[]? DiskSizeMB { get; set; }
 
+    /// <summary>How many records each application appends per second of the lab's (virtual) time.</summary>
+    [Parameter]
+    [ValidateRange(0.0001, 1000)]
+    public double RecordsPerSecond { get; set; } = 2;
+
     protected override void ProcessRecord()
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
@@ -73,6 +78,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 FrameProcessors = MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) ? FrameProcessors : null,
                 FrameMemoryMB = MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)) ? FrameMemoryMB : null,
                 FreeDiskSizesMB = DiskSizeMB,
+                RecordsPerSecond = RecordsPerSecond,
             });
             WriteVerbose($"Created lab {full}; it is now the session's system.");
             WriteObject(Session.Connect(backend).Inventory().System);
@@ -97,7 +103,7 @@ public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
     protected override void ProcessRecord()
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
-        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full, Force)).Inventory().System));
+        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full, force: Force)).Inventory().System));
     }
 }
 
@@ -123,7 +129,7 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
-        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.OpenForRemoval(full);
+        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;

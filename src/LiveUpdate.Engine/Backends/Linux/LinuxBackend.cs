@@ -65,6 +65,9 @@ public sealed class LinuxBackend : ILiveUpdateBackend
 
     public IDisposable Lock(TimeSpan wait) => _store.Lock(wait);
 
+    /// <summary>Real time: phases and blackouts are measured, not modelled.</summary>
+    public DateTimeOffset Clock => DateTimeOffset.Now;
+
     public void Dispose() { }
 
     /// <summary>True when the folder holds a Linux host description.</summary>
@@ -1061,6 +1064,22 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     });
 
+    public void RestoreOldRootVg(string partition, OperationContext context) => Change(context, s =>
+    {
+        var c = s.CloneOf(partition);
+        if (c is null) return;
+        var vg = s.Vg(c.Vg)!;
+        context.Logger.LogInformation("Returning altinst_rootvg of {Partition} on {Disks} to old_rootvg", partition, string.Join(", ", vg.Disks));
+        if (c.BootedAs is not null && s.Partition(c.BootedAs) is { } sur) RemoveSurrogate(s, sur, context);
+        EnsureMounted(s, vg);
+        DeleteChildren(MirrorDir(Mnt(vg.Serial)));
+        _tools.Unmount(Mnt(vg.Serial));
+        vg.Name = "old_rootvg";
+        vg.Role = nameof(VolumeGroupRole.OldRoot);
+        vg.Partition = partition;
+        s.Clones.Remove(c);
+    });
+
     // ================================================================== partitions
 
     public LogicalPartition StartSurrogate(string partition, OperationContext context)
@@ -1269,6 +1288,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             var g = SyncChain(s, m, lv, chain, context);
             var srcFile = RecordsPath(s, fromVg.Serial, a.Name);
             var acknowledged = srcFile is not null && File.Exists(srcFile) ? File.ReadLines(srcFile).LongCount(l => l.Length > 0) : 0;
+            a.HighWater = Math.Max(a.HighWater, acknowledged);
             PlaceVolume(Mnt(toVg.Serial), lv, Path.Combine(MirrorDir(Mnt(toVg.Serial)), GenerationName(m, lv, g)));
             var dstFile = RecordsPath(s, toVg.Serial, a.Name);
             var verified = srcFile is null || (File.Exists(dstFile!) ? File.ReadAllBytes(srcFile).AsSpan().SequenceEqual(File.ReadAllBytes(dstFile!)) : !File.Exists(srcFile));
@@ -1281,37 +1301,63 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             a.MovePhase = "Started";
             Save(s);
             context.Logger.LogInformation("Starting {Application} on {Destination} with {Records} records and waiting for '{Check}'", a.Name, dst.Name, onDestination, string.Join(" ", d.Health!));
-            try
+            var healthy = true;
+            if (Faults?.Fire(Steps.Health, FaultTiming.During) == true)
             {
-                StartApplication(s, a, dst, context);
+                // Test facility: the application is started but its health check is made to fail at once.
+                Exec(dst, d.Start!, purpose: $"Starting {a.Name} on {dst.Name}");
+                context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} (injected)", a.Name, string.Join(" ", d.Health!), dst.Name);
+                healthy = false;
             }
-            catch (LiveUpdateException e) when (e.ErrorId is "HealthCheckFailed" or "CommandFailed")
+            else
             {
-                context.Logger.LogWarning("{Application} failed on {Destination} ({Reason}); taking it back to {Source} with its data", a.Name, dst.Name, e.Message, src.Name);
-                StopApplication(s, a, dst, context);
-                var back = SyncChain(s, m, lv, new[] { toVg, mirror, fromVg }, context);
-                PlaceVolume(Mnt(fromVg.Serial), lv, Path.Combine(MirrorDir(Mnt(fromVg.Serial)), GenerationName(m, lv, back)));
-                StartApplication(s, a, src, context);
-                a.MovingTo = null;
-                a.MovePhase = null;
-                Save(s);
-                throw;
+                try
+                {
+                    StartApplication(s, a, dst, context);
+                }
+                catch (LiveUpdateException e) when (e.ErrorId is "HealthCheckFailed" or "CommandFailed")
+                {
+                    context.Logger.LogWarning("{Application} did not become healthy on {Destination}: {Reason}", a.Name, dst.Name, e.Message);
+                    healthy = false;
+                }
             }
             var blackout = clock.Elapsed;
             var start = blackout - stop - sync;
             context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends after {Milliseconds} ms", a.Name, dst.Name, (long)blackout.TotalMilliseconds);
+            // Healthy or not, the application and its newest data are now on the destination; after a failed health
+            // check the flow moves it back (the same way, in the other direction).
             a.Partition = dst.Name;
             a.DataVg = toVg.Serial;
+            a.Running = true;
             a.MovingTo = null;
             a.MovePhase = null;
             if (toVg.Serial == m.SourceVg) m.MovedLvs.Remove(lv.Name);
             else if (!m.MovedLvs.Contains(lv.Name)) m.MovedLvs.Add(lv.Name);
-            return new ApplicationMigration(a.Name, src.Name, dst.Name, verified ? "Moved" : "DataMismatch", blackout, stop, sync, start,
+            var status = !healthy ? "HealthCheckFailed" : verified ? "Moved" : "DataMismatch";
+            return new ApplicationMigration(a.Name, src.Name, dst.Name, status, blackout, stop, sync, start,
                 acknowledged, onDestination, verified, false);
         });
         Fault(Steps.Move, FaultTiming.After);
         return moved;
     }
+
+    public ApplicationRecords ReadApplicationRecords(string application) => Change(OperationContext.None, s =>
+    {
+        var a = s.App(application)!;
+        var file = RecordsPath(s, a.DataVg, a.Name);
+        var sequences = new List<long>();
+        if (file is not null && File.Exists(file))
+        {
+            foreach (var line in File.ReadLines(file))
+            {
+                var first = line.Split(' ', 2)[0];
+                if (first.Length > 0 && long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) sequences.Add(n);
+            }
+        }
+        // What the application has appended durably, it may have acknowledged: no copy may hold fewer.
+        a.HighWater = Math.Max(a.HighWater, AppAlive(s, a) ? sequences.Count : 0);
+        return new ApplicationRecords(a.HighWater, sequences);
+    });
 
     public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(context, s =>
     {

@@ -87,6 +87,8 @@ internal sealed class AppRuntime
     /// <summary>Set while a move is under way: the destination and how far it got (Stopped, Started).</summary>
     public string? MovingTo { get; set; }
     public string? MovePhase { get; set; }
+    /// <summary>The most records its data has held where it stopped (each one appended durably): none of them may go missing.</summary>
+    public long HighWater { get; set; }
 }
 
 internal sealed class CloneRuntime

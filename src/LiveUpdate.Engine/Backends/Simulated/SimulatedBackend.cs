@@ -32,7 +32,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     }
 
     /// <summary>Opens an existing lab; refuses a folder that is not one or whose state cannot be trusted.</summary>
-    public static SimulatedBackend Open(string path)
+    public static SimulatedBackend Open(string path, bool verify = true)
     {
         var root = Path.GetFullPath(path);
         if (!Directory.Exists(root))
@@ -40,7 +40,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (!LabStore.IsLab(root))
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it has no {LabStore.StateFileName}.", path);
         var backend = new SimulatedBackend(root);
-        backend._store.Load(); // verify now, so a bad lab is refused at connect time
+        if (verify) backend._store.Load(); // verify now, so a bad lab is refused at connect time
         return backend;
     }
 
@@ -51,7 +51,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
-            _store.Load();
+            // Everything of a simulated lab lives in its folder, so even a lab whose state cannot be trusted can go.
             context.Logger.LogInformation("Removing lab {Path}", _store.Root);
             Directory.Delete(_store.Root, recursive: true);
         }
@@ -77,18 +77,63 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         using (_store.Lock(TimeSpan.FromSeconds(30))) _store.Save(state);
     }
 
-    private T Change<T>(Func<LabState, T> change)
+    /// <summary>
+    /// One change of the lab, all or nothing, within one domain (a partition and its surrogate). Saving the state is
+    /// the commit point: an application's record counts as acknowledged once the state that counts it is saved.
+    /// Records that a change appended before it failed (or before its process died, which <c>.uncommitted</c> tells
+    /// the next change) were never acknowledged and are cut from the data files again, so the files always hold
+    /// exactly the acknowledged records.
+    /// </summary>
+    private T Change<T>(Func<LabState, string> domainOf, Func<LabState, T> change)
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
+            var marker = Path.Combine(_store.Root, UncommittedMarker);
+            if (File.Exists(marker)) Reconcile(_store.Load(), File.ReadAllText(marker).Trim(), marker);
             var state = _store.Load();
-            var result = change(state);
-            _store.Save(state);
+            var domain = domainOf(state);
+            File.WriteAllText(marker, domain);
+            T result;
+            try
+            {
+                state.CurrentDomain = domain;
+                CatchUp(state, domain);
+                result = change(state);
+                state.CurrentDomain = null;
+                Stale(domain);
+                _store.Save(state, new[] { domain });
+            }
+            catch
+            {
+                _store.Invalidate();
+                Reconcile(_store.Load(), domain, marker);
+                throw;
+            }
+            File.Delete(marker);
             return result;
         }
     }
 
-    private void Change(Action<LabState> change) => Change<object?>(s => { change(s); return null; });
+    internal const string UncommittedMarker = ".uncommitted";
+
+    private void Reconcile(LabState committed, string domain, string marker)
+    {
+        foreach (var app in committed.Applications.Where(a => string.Equals(committed.DomainOf(a.Partition), domain, StringComparison.OrdinalIgnoreCase)))
+        {
+            var acknowledged = app.NextSequence - 1;
+            foreach (var folder in CopiesOf(committed, app.DataVg))
+            {
+                var file = Under(folder, app.DataPath);
+                if (!File.Exists(file)) continue;
+                var lines = File.ReadAllLines(file);
+                var keep = lines.TakeWhile(l => l.Length >= 8 && long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture) <= acknowledged).ToList();
+                if (keep.Count != lines.Length) LabStore.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
+            }
+        }
+        File.Delete(marker);
+    }
+
+    private void Change(Func<LabState, string> domainOf, Action<LabState> change) => Change<object?>(domainOf, s => { change(s); return null; });
 
     private string Folder(string disk) => Path.Combine(_store.Root, "disks", disk);
     private string Content(VgRecord vg) => Folder(vg.ContentDisk);
@@ -98,42 +143,115 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- inventory
 
-    public SystemInventory Inventory() => ToInventory(_store.Load());
+    // The inventory is built per domain and kept: a change rebuilds the model of its own domain only, so reading the
+    // inventory after a change costs little more than copying references, however many partitions the frame holds.
+    private sealed record DomainModel(List<LogicalPartition> Partitions, List<VolumeGroup> VolumeGroups, List<ApplicationInstance> Applications,
+        List<RootVgClone> Clones, List<RootVgMirror> Mirrors);
+
+    private readonly object _modelGate = new();
+    private readonly Dictionary<string, DomainModel> _models = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _staleDomains = new(StringComparer.OrdinalIgnoreCase);
+    private LabState? _modelsOf;
+    private long _modelsGeneration = -1;
+    private SystemInventory? _inventory;
+
+    public DateTimeOffset Clock => _store.Load().Clock;
+
+    public SystemInventory Inventory()
+    {
+        var s = _store.Load();
+        lock (_modelGate)
+        {
+            if (_inventory is not null && ReferenceEquals(_modelsOf, s) && _modelsGeneration == s.Generation) return _inventory;
+            var all = s.Partitions.Where(p => p.SurrogateOf is null).Select(p => p.Name).ToList();
+            if (!ReferenceEquals(_modelsOf, s))
+            {
+                _models.Clear();
+                _staleDomains.Clear();
+            }
+            var vgs = s.VolumeGroups.ToDictionary(v => v.Id);
+            var diskSize = s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase);
+            foreach (var domain in all.Where(d => !_models.ContainsKey(d) || _staleDomains.Contains(d)).ToList())
+                _models[domain] = BuildDomain(s, domain, vgs, diskSize);
+            foreach (var gone in _models.Keys.Except(all, StringComparer.OrdinalIgnoreCase).ToList()) _models.Remove(gone);
+            _staleDomains.Clear();
+            var models = all.Select(d => _models[d]).ToList();
+            var diskOwner = new Dictionary<string, VgRecord>(StringComparer.OrdinalIgnoreCase);
+            foreach (var v in s.VolumeGroups)
+                foreach (var d in v.Disks.Concat(v.MirrorDisks)) diskOwner.TryAdd(d, v);
+            var running = s.Partitions.Where(p => p.Running).ToList();
+            var system = new ManagedSystem(s.Name, s.MachineType, s.SerialNumber, KindName, _store.Root,
+                s.TotalProcessors, Math.Round(s.TotalProcessors - running.Sum(p => p.Processors), 2),
+                s.TotalMemoryMB, s.TotalMemoryMB - running.Sum(p => p.MemoryMB), s.Partitions.Count, s.Clock);
+            _inventory = new SystemInventory(system,
+                models.SelectMany(m => m.Partitions).OrderBy(p => p.Id).ToList(),
+                s.Disks.Select(d => ToModel(d, diskOwner.GetValueOrDefault(d.Name))).ToList(),
+                models.SelectMany(m => m.VolumeGroups).ToList(),
+                models.SelectMany(m => m.Applications).ToList(),
+                models.SelectMany(m => m.Clones).ToList(),
+                models.SelectMany(m => m.Mirrors).ToList());
+            (_modelsOf, _modelsGeneration) = (s, s.Generation);
+            return _inventory;
+        }
+    }
+
+    private DomainModel BuildDomain(LabState s, string domain, Dictionary<string, VgRecord> vgs, IReadOnlyDictionary<string, long> diskSize)
+    {
+        bool Mine(string? partition) => string.Equals(s.DomainOf(partition), domain, StringComparison.OrdinalIgnoreCase);
+        var partitions = s.Partitions.Where(p => string.Equals(p.SurrogateOf ?? p.Name, domain, StringComparison.OrdinalIgnoreCase)).ToList();
+        var names = new HashSet<string>(partitions.Select(p => p.Name), StringComparer.OrdinalIgnoreCase);
+        return new DomainModel(
+            partitions.Select(p => ToModel(s, p, vgs.GetValueOrDefault(p.RootVg))).ToList(),
+            s.VolumeGroups.Where(v => v.Partition is not null && names.Contains(v.Partition)).Select(v => ToModel(v, diskSize)).ToList(),
+            s.Applications.Where(a => names.Contains(a.Partition)).Select(a => ToModel(a, vgs.GetValueOrDefault(a.DataVg))).ToList(),
+            s.Clones.Where(c => Mine(c.Partition)).Select(c => ToModel(s, c)).ToList(),
+            s.Mirrors.Where(m => Mine(m.Partition)).Select(m => ToModel(s, m)).ToList());
+    }
+
+    private void Stale(string domain)
+    {
+        lock (_modelGate) _staleDomains.Add(domain);
+    }
 
     internal SystemInventory ToInventory(LabState s)
     {
-        var partitions = s.Partitions.OrderBy(p => p.Id).Select(p => ToModel(s, p)).ToList();
-        var disks = s.Disks.Select(d => ToModel(s, d)).ToList();
-        var vgs = s.VolumeGroups.Select(v => ToModel(s, v)).ToList();
-        var apps = s.Applications.Select(a => ToModel(s, a)).ToList();
+        // Index once, so that building the inventory stays linear in the size of the system.
+        var vgs = s.VolumeGroups.ToDictionary(v => v.Id);
+        var diskOwner = new Dictionary<string, VgRecord>(StringComparer.OrdinalIgnoreCase);
+        foreach (var v in s.VolumeGroups)
+            foreach (var d in v.Disks.Concat(v.MirrorDisks)) diskOwner.TryAdd(d, v);
+        var diskSize = s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase);
+        var partitions = s.Partitions.OrderBy(p => p.Id).Select(p => ToModel(s, p, vgs.GetValueOrDefault(p.RootVg))).ToList();
+        var disks = s.Disks.Select(d => ToModel(d, diskOwner.GetValueOrDefault(d.Name))).ToList();
+        var volumeGroups = s.VolumeGroups.Select(v => ToModel(v, diskSize)).ToList();
+        var apps = s.Applications.Select(a => ToModel(a, vgs.GetValueOrDefault(a.DataVg))).ToList();
         var clones = s.Clones.Select(c => ToModel(s, c)).ToList();
         var mirrors = s.Mirrors.Select(m => ToModel(s, m)).ToList();
         var running = s.Partitions.Where(p => p.Running).ToList();
         var system = new ManagedSystem(s.Name, s.MachineType, s.SerialNumber, KindName, _store.Root,
             s.TotalProcessors, Math.Round(s.TotalProcessors - running.Sum(p => p.Processors), 2),
             s.TotalMemoryMB, s.TotalMemoryMB - running.Sum(p => p.MemoryMB), s.Partitions.Count, s.Clock);
-        return new SystemInventory(system, partitions, disks, vgs, apps, clones, mirrors);
+        return new SystemInventory(system, partitions, disks, volumeGroups, apps, clones, mirrors);
     }
 
-    private LogicalPartition ToModel(LabState s, PartitionRecord p)
-    {
-        var root = s.Vg(p.RootVg);
-        return new LogicalPartition(p.Name, p.Id, p.Uuid, p.HostName, p.Address,
+    private LogicalPartition ToModel(LabState s, PartitionRecord p) => ToModel(s, p, s.Vg(p.RootVg));
+
+    private static LogicalPartition ToModel(LabState s, PartitionRecord p, VgRecord? root) =>
+        new(p.Name, p.Id, p.Uuid, p.HostName, p.Address,
             p.Running ? PartitionState.Running : PartitionState.NotActivated,
             OsLevel.Parse(root?.OsLevel ?? "0001-00-00"), p.Processors, p.MemoryMB,
             root is null ? Array.Empty<string>() : root.Disks.Concat(root.MirrorDisks).ToArray(),
             p.SurrogateOf, s.Name);
-    }
 
-    private static PhysicalVolume ToModel(LabState s, DiskRecord d)
-    {
-        var vg = s.VolumeGroups.FirstOrDefault(v => v.Disks.Contains(d.Name, StringComparer.OrdinalIgnoreCase) || v.MirrorDisks.Contains(d.Name, StringComparer.OrdinalIgnoreCase));
-        return new PhysicalVolume(d.Name, d.SizeMB, d.Pvid, vg?.Name, vg?.Partition, vg is null ? DiskState.Free : DiskState.InUse, d.Location);
-    }
+    private static PhysicalVolume ToModel(DiskRecord d, VgRecord? vg) =>
+        new(d.Name, d.SizeMB, d.Pvid, vg?.Name, vg?.Partition, vg is null ? DiskState.Free : DiskState.InUse, d.Location);
 
-    private static VolumeGroup ToModel(LabState s, VgRecord v)
+    private static VolumeGroup ToModel(LabState s, VgRecord v) =>
+        ToModel(v, s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase));
+
+    private static VolumeGroup ToModel(VgRecord v, IReadOnlyDictionary<string, long> diskSize)
     {
-        var size = v.Disks.Sum(n => s.Disk(n)?.SizeMB ?? 0);
+        var size = v.Disks.Sum(n => diskSize.TryGetValue(n, out var mb) ? mb : 0);
         return new VolumeGroup(v.Name, v.Id, v.Partition, Enum.Parse<VolumeGroupRole>(v.Role),
             v.Active ? VolumeGroupState.Active : VolumeGroupState.VariedOff,
             v.Disks.ToArray(), v.MirrorDisks.ToArray(), size, v.LogicalVolumes.Sum(l => l.SizeMB),
@@ -141,8 +259,10 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             v.LogicalVolumes.Select(l => new LogicalVolume(l.Name, l.MountPoint, l.Type, l.SizeMB, l.UsedMB)).ToArray());
     }
 
-    private static ApplicationInstance ToModel(LabState s, AppRecord a) => new(a.Name, a.Partition,
-        a.Running ? ApplicationState.Running : ApplicationState.Stopped, a.DataPath, s.Vg(a.DataVg)?.Name ?? "",
+    private static ApplicationInstance ToModel(LabState s, AppRecord a) => ToModel(a, s.Vg(a.DataVg));
+
+    private static ApplicationInstance ToModel(AppRecord a, VgRecord? dataVg) => new(a.Name, a.Partition,
+        a.Running ? ApplicationState.Running : ApplicationState.Stopped, a.DataPath, dataVg?.Name ?? "",
         a.ServiceAddress, a.NextSequence - 1, a.HealthCheck, TimeSpan.FromSeconds(a.HealthTimeoutSeconds));
 
     private static RootVgClone ToModel(LabState s, CloneRecord c)
@@ -158,14 +278,29 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- time and application writes
 
-    /// <summary>Moves the virtual clock on; every running application appends the records that fall due.</summary>
+    /// <summary>
+    /// Moves the virtual clock on. The applications of the domain being changed append the records that fall due at
+    /// once; those of other domains catch up when a change next works in their domain, with the same records at the
+    /// same times, so the cost of a change does not grow with the number of partitions.
+    /// </summary>
     internal void Advance(LabState s, TimeSpan span)
     {
         if (span <= TimeSpan.Zero) return;
-        var start = s.Clock;
         s.Clock += span;
-        foreach (var app in s.Applications.Where(a => a.Running))
+        if (s.CurrentDomain is not null) CatchUp(s, s.CurrentDomain);
+    }
+
+    /// <summary>Writes the records that the domain's running applications acknowledged up to the clock.</summary>
+    private void CatchUp(LabState s, string domain)
+    {
+        var members = new HashSet<string>(s.Partitions.Where(p => string.Equals(p.SurrogateOf ?? p.Name, domain, StringComparison.OrdinalIgnoreCase)).Select(p => p.Name),
+            StringComparer.OrdinalIgnoreCase);
+        foreach (var app in s.Applications.Where(a => members.Contains(a.Partition)))
         {
+            var start = app.LastTick;
+            var span = s.Clock - start;
+            app.LastTick = s.Clock;
+            if (!app.Running || span <= TimeSpan.Zero) continue;
             app.Accrued += span.TotalSeconds * app.RecordsPerSecond;
             var count = (long)Math.Floor(app.Accrued);
             if (count <= 0) continue;
@@ -219,7 +354,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- storage
 
-    public RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
@@ -244,7 +379,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     }).Also(_ => Fault(Steps.Clone, FaultTiming.After));
 
-    public RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
@@ -262,7 +397,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, mirror);
     }).Also(_ => Fault(Steps.Mirror, FaultTiming.After));
 
-    public VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context) => Change(s =>
+    public VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var m = s.MirrorOf(partition)!;
         var root = s.Vg(m.SourceVg)!;
@@ -286,7 +421,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, vg);
     }).Also(_ => Fault(Steps.Import, FaultTiming.After));
 
-    public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var c = s.CloneOf(partition);
         var vg = c is null ? null : s.Vg(c.Vg);
@@ -303,7 +438,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     private static bool InUse(LabState s, string disk) => s.VolumeGroups.Any(v =>
         v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase) || v.MirrorDisks.Contains(disk, StringComparer.OrdinalIgnoreCase));
 
-    public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var m = s.MirrorOf(partition);
         context.Logger.LogInformation("Removing the rootvg mirror of {Partition} and wiping {Disks}", partition, string.Join(",", disks));
@@ -325,7 +460,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         foreach (var d in disks.Where(d => !InUse(s, d))) Wipe(d);
     });
 
-    public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context) => Change(s =>
+    public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var vg = s.Vg(partition, volumeGroup);
         if (vg is null) return;
@@ -336,7 +471,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- updates
 
-    public RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context) => Change(s =>
+    public RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var c = s.CloneOf(partition)!;
         var vg = s.Vg(c.Vg)!;
@@ -363,7 +498,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, c);
     }).Also(_ => Fault(Steps.Install, FaultTiming.After));
 
-    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s =>
+    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var existing = s.CloneOf(partition);
         if (existing is not null) return ToModel(s, existing);
@@ -383,6 +518,19 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     });
 
+    public void RestoreOldRootVg(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
+    {
+        var c = s.CloneOf(partition);
+        if (c is null) return;
+        var vg = s.Vg(c.Vg)!;
+        context.Logger.LogInformation("Returning altinst_rootvg of {Partition} on {Disks} to old_rootvg", partition, string.Join(",", vg.Disks));
+        vg.Name = "old_rootvg";
+        vg.Role = nameof(VolumeGroupRole.OldRoot);
+        vg.Active = false;
+        vg.Partition = partition;
+        s.Clones.Remove(c);
+    });
+
     internal static void WriteOsFiles(string content, VgRecord vg)
     {
         var inventory = Under(content, InventoryFile);
@@ -393,7 +541,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- partitions
 
-    public LogicalPartition StartSurrogate(string partition, OperationContext context) => Change(s =>
+    public LogicalPartition StartSurrogate(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var c = s.CloneOf(partition)!;
@@ -426,7 +574,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return parts.Length == 4 && parts[0] == "198" && parts[1] == "18" ? $"198.19.{parts[2]}.{parts[3]}" : "198.19.255.254";
     }
 
-    public void RemoveSurrogate(string surrogate, OperationContext context) => Change(s =>
+    public void RemoveSurrogate(string surrogate, OperationContext context) => Change(s => s.DomainOf(surrogate), s =>
     {
         var sur = s.Partition(surrogate);
         if (sur is null) return;
@@ -467,7 +615,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         Advance(s, s.Timing.Shutdown);
     });
 
-    public LogicalPartition TakeOver(string original, string surrogate, OperationContext context) => Change(s =>
+    public LogicalPartition TakeOver(string original, string surrogate, OperationContext context) => Change(s => s.DomainOf(original), s =>
     {
         var o = s.Partition(original)!;
         var sur = s.Partition(surrogate)!;
@@ -498,6 +646,14 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (m is not null) s.Mirrors.Remove(m);
         var clone = s.CloneOf(original);
         if (clone is not null) s.Clones.Remove(clone);
+        // An old_rootvg kept by an earlier update stays too, under the next free name (old_rootvg1, old_rootvg2, ...).
+        var older = s.Vg(o.Name, "old_rootvg") ?? s.Vg(sur.Name, "old_rootvg");
+        if (older is not null)
+        {
+            var n = 1;
+            while (s.VolumeGroups.Any(v => (v.Partition == o.Name || v.Partition == sur.Name) && v.Name == "old_rootvg" + n)) n++;
+            older.Name = "old_rootvg" + n;
+        }
         origRoot.Name = "old_rootvg";
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
@@ -518,7 +674,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- applications
 
-    public ApplicationMigration MoveApplication(string application, string destination, OperationContext context) => Change(s =>
+    public ApplicationMigration MoveApplication(string application, string destination, OperationContext context) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
     {
         var a = s.App(application)!;
         var dst = s.Partition(destination)!;
@@ -551,6 +707,16 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         a.Partition = dst.Name;
         a.DataVg = to.Id;
         context.Logger.LogInformation("Starting {Application} on {Destination} with {Records} records and waiting for {Check}", a.Name, dst.Name, records.Count, a.HealthCheck);
+        if (Faults?.Fire(Steps.Health, FaultTiming.During) == true)
+        {
+            // The application does not answer within its timeout: the blackout lasts as long as the wait.
+            var waited = TimeSpan.FromSeconds(a.HealthTimeoutSeconds);
+            Advance(s, start + waited);
+            a.Running = true;
+            context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} within {Timeout}s", a.Name, a.HealthCheck, dst.Name, a.HealthTimeoutSeconds);
+            return new ApplicationMigration(a.Name, source, dst.Name, "HealthCheckFailed", stop + sync + start + waited, stop, sync, start + waited,
+                acknowledged, records.Count, verified, false);
+        }
         Advance(s, start);
         a.Running = true;
         context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends", a.Name, dst.Name);
@@ -558,7 +724,13 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             acknowledged, records.Count, verified, false);
     }).Also(_ => Fault(Steps.Move, FaultTiming.After));
 
-    public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s =>
+    public ApplicationRecords ReadApplicationRecords(string application) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
+    {
+        var a = s.App(application)!;
+        return new ApplicationRecords(a.NextSequence - 1, ReadRecords(s.Vg(a.DataVg)!, a.DataPath));
+    });
+
+    public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
     {
         var a = s.App(application)!;
         if (!a.Running)
