@@ -9,6 +9,15 @@ using Xunit;
 
 namespace LiveUpdate.Engine.Tests;
 
+/// <summary>A test that needs a Unix shell and coreutils; skipped with that reason elsewhere.</summary>
+public sealed class UnixFactAttribute : FactAttribute
+{
+    public UnixFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux()) Skip = "needs Linux (/bin/sh, coreutils)";
+    }
+}
+
 /// <summary>The command runner of the Linux backend: argument vectors, logging, failures with exit code and standard error.</summary>
 public class CommandRunnerTests
 {
@@ -23,20 +32,18 @@ public class CommandRunnerTests
 
     private static string Sh => File.Exists("/bin/sh") ? "/bin/sh" : "/usr/bin/sh";
 
-    [Fact]
+    [UnixFact]
     public void Passes_each_argument_as_it_is_without_a_shell()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var runner = new CommandRunner();
         var weird = "a b; echo injected $(id) 'q' \"d\"";
         var r = runner.Run("/usr/bin/printf", new[] { "%s|", weird, "" });
         Assert.Equal(weird + "||", r.StandardOutput);
     }
 
-    [Fact]
+    [UnixFact]
     public void Logs_the_command_line_and_its_exit_code()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var log = new ListLogger();
         new CommandRunner().Run(Sh, new[] { "-c", "exit 0" }, log);
         var entry = Assert.Single(log.Entries);
@@ -44,10 +51,9 @@ public class CommandRunnerTests
         Assert.Contains($"{Sh} -c 'exit 0' exited 0", entry.Message);
     }
 
-    [Fact]
+    [UnixFact]
     public void A_failure_carries_the_command_the_exit_code_and_standard_error()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var log = new ListLogger();
         var e = Assert.Throws<CommandFailedException>(() =>
             new CommandRunner().Run(Sh, new[] { "-c", "echo broken disk >&2; exit 3" }, log, purpose: "Testing"));
@@ -60,10 +66,9 @@ public class CommandRunnerTests
         Assert.Contains(log.Entries, x => x.Message.Contains("exited 3"));
     }
 
-    [Fact]
+    [UnixFact]
     public void Probe_returns_a_failure_instead_of_throwing()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var r = new CommandRunner().Probe(Sh, new[] { "-c", "printf out; exit 2" });
         Assert.False(r.Succeeded);
         Assert.Equal(2, r.ExitCode);
@@ -77,19 +82,17 @@ public class CommandRunnerTests
         Assert.Equal(127, e.ExitCode);
     }
 
-    [Fact]
+    [UnixFact]
     public void Pipes_one_process_into_another()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var (producer, consumer) = new CommandRunner().Pipe(Sh, new[] { "-c", "seq 1 100000" }, "/usr/bin/wc", new[] { "-l" });
         Assert.True(producer.Succeeded);
         Assert.Equal("100000", consumer.StandardOutput.Trim());
     }
 
-    [Fact]
+    [UnixFact]
     public void A_pipe_fails_with_the_side_that_failed()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var e = Assert.Throws<CommandFailedException>(() =>
             new CommandRunner().Pipe(Sh, new[] { "-c", "echo half; echo send failed >&2; exit 4" }, "/usr/bin/wc", new[] { "-l" }));
         Assert.Equal(4, e.ExitCode);
@@ -100,10 +103,9 @@ public class CommandRunnerTests
         Assert.Contains("receive failed", c.StandardError);
     }
 
-    [Fact]
+    [UnixFact]
     public void Feeds_a_file_to_standard_input()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var file = Path.GetTempFileName();
         try
         {
@@ -117,10 +119,9 @@ public class CommandRunnerTests
         }
     }
 
-    [Fact]
+    [UnixFact]
     public void A_command_that_runs_too_long_is_killed_and_reported()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var e = Assert.Throws<CommandFailedException>(() => new CommandRunner().Run(Sh, new[] { "-c", "sleep 30" }, timeout: TimeSpan.FromMilliseconds(200)));
         Assert.Contains("timed out", e.StandardError);
     }

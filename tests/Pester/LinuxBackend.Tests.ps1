@@ -134,7 +134,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             $script:system = New-LiveUpdateLab -Backend Linux -Path $script:lab -Confirm:$false
             $script:client = Start-RecordClient -Lab $script:lab -Folder $script:clientFolder
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            while ((Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            while (@(Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
             $script:bundle = Join-Path $script:lab 'updates/7300-02-02'
         }
         AfterAll {
@@ -150,7 +150,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             $p.RootDisks | Should -Be @('hdisk0')
             @(Get-PhysicalVolume | Where-Object State -EQ 'Free').Name | Should -Be @('hdisk1', 'hdisk2', 'hdisk3')
             (Get-Application -Name recordd).State | Should -Be 'Running'
-            (Get-Acknowledged $script:clientFolder).Count | Should -BeGreaterThan 0
+            @(Get-Acknowledged $script:clientFolder).Count | Should -BeGreaterThan 0
             Get-RecorddVersion $script:lab | Should -Be '1'
             # The snapshot that the removal test compares sees what the lab made.
             $during = Get-HostSnapshot
@@ -236,8 +236,8 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             $script:moved.Blackout | Should -Be ($script:moved.StopTime + $script:moved.SyncTime + $script:moved.StartTime)
             # Let the client write on the new partition for a while.
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            $count = (Get-Acknowledged $script:clientFolder).Count
-            while ((Get-Acknowledged $script:clientFolder).Count -lt $count + 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            $count = @(Get-Acknowledged $script:clientFolder).Count
+            while (@(Get-Acknowledged $script:clientFolder).Count -lt $count + 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
             Stop-RecordClient $script:client $script:clientFolder
         }
 
@@ -256,17 +256,17 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
         }
 
         It 'the new partition holds every record the client saw acknowledged, numbered without a gap' {
-            $acked = Get-Acknowledged $script:clientFolder
-            $records = Get-Records lpar1
+            $acked = @(Get-Acknowledged $script:clientFolder)
+            $records = @(Get-Records lpar1)
             $acked.Count | Should -BeGreaterThan ($script:moved.RecordsAcknowledged - 1)
             $present = [Collections.Generic.HashSet[long]]::new()
             foreach ($r in $records | Where-Object Client -EQ 'client') { [void]$present.Add($r.N) }
-            @($acked | Where-Object { -not $present.Contains($_.N) }).N | Should -BeNullOrEmpty
+            @($acked | Where-Object { -not $present.Contains($_.N) } | ForEach-Object N) | Should -BeNullOrEmpty
             for ($i = 0; $i -lt $records.Count; $i++) { $records[$i].Seq | Should -Be ($i + 1) }
         }
 
         It 'the blackout the move reports matches the longest pause the client saw (within -100 ms / +1.5 s)' {
-            $gap = Get-LargestGap (Get-Acknowledged $script:clientFolder)
+            $gap = Get-LargestGap @(Get-Acknowledged $script:clientFolder)
             Write-Host ("    blackout reported {0:N0} ms, client's longest pause {1:N0} ms" -f $script:moved.Blackout.TotalMilliseconds, $gap.TotalMilliseconds)
             $gap | Should -BeGreaterThan ($script:moved.Blackout - $script:below)
             $gap | Should -BeLessThan ($script:moved.Blackout + $script:above)
@@ -299,7 +299,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             New-LiveUpdateLab -Backend Linux -Path $script:lab -Confirm:$false | Out-Null
             $script:client = Start-RecordClient -Lab $script:lab -Folder $script:clientFolder
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            while ((Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            while (@(Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
         }
         AfterAll {
             if ($script:client -and -not $script:client.HasExited) { Stop-RecordClient $script:client $script:clientFolder }
@@ -315,9 +315,9 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
 
         It 'updates lpar1 while the client keeps writing; every acknowledged record survives' {
             $script:result = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-02-02') -Confirm:$false
-            $count = (Get-Acknowledged $script:clientFolder).Count
+            $count = @(Get-Acknowledged $script:clientFolder).Count
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            while ((Get-Acknowledged $script:clientFolder).Count -lt $count + 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            while (@(Get-Acknowledged $script:clientFolder).Count -lt $count + 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
             Stop-RecordClient $script:client $script:clientFolder
 
             $script:result.Status | Should -Be 'Succeeded'
@@ -328,11 +328,11 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             (Get-LogicalPartition -Name lpar1).OsLevel.ToString() | Should -Be '7300-02-02'
             Get-RecorddVersion $script:lab | Should -Be '2'
 
-            $acked = Get-Acknowledged $script:clientFolder
+            $acked = @(Get-Acknowledged $script:clientFolder)
             $present = [Collections.Generic.HashSet[long]]::new()
             foreach ($r in Get-Records lpar1 | Where-Object Client -EQ 'client') { [void]$present.Add($r.N) }
             $acked.Count | Should -BeGreaterThan 40
-            @($acked | Where-Object { -not $present.Contains($_.N) }).N | Should -BeNullOrEmpty
+            @($acked | Where-Object { -not $present.Contains($_.N) } | ForEach-Object N) | Should -BeNullOrEmpty
 
             $gap = Get-LargestGap $acked
             Write-Host ("    blackout reported {0:N0} ms, client's longest pause {1:N0} ms, whole update {2:N1} s" -f `
