@@ -1,0 +1,85 @@
+# Shared by the acceptance tests (dot-source it in BeforeAll): labs in temporary folders, snapshots of what a lab
+# persists, the records of the applications' data files, and hand-made bad bundles and lab states.
+
+Import-Module $env:LIVEUPDATE_MODULE -Force
+
+$script:ModulePath = $env:LIVEUPDATE_MODULE
+
+function New-TestLab {
+    # Creates (and connects) a lab in a new folder under $TestDrive, which Pester removes after the file's tests.
+    param([string] $Name = 'lab', [hashtable] $Parameters = @{})
+    $path = Join-Path $TestDrive ('{0}-{1}' -f $Name, [guid]::NewGuid().ToString('N').Substring(0, 8))
+    New-LiveUpdateLab -Path $path @Parameters | Out-Null
+    $path
+}
+
+function Get-LabSnapshot {
+    # What a lab persists: the bytes of system.state, and every folder and file (relative path and SHA-256). Also
+    # takes a part of a lab (a disk's folder), which has no state file.
+    param([Parameter(Mandatory)] [string] $Path)
+    $root = [IO.Path]::GetFullPath($Path)
+    $entries = Get-ChildItem -LiteralPath $root -Recurse -Force | Sort-Object FullName | ForEach-Object {
+        $relative = [IO.Path]::GetRelativePath($root, $_.FullName)
+        if ($_.PSIsContainer) { "$relative/" } else { '{0} {1}' -f $relative, (Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash }
+    }
+    [pscustomobject]@{
+        State = if (Test-Path -LiteralPath (Join-Path $root 'system.state')) { [Convert]::ToBase64String([IO.File]::ReadAllBytes((Join-Path $root 'system.state'))) }
+        Files = $entries -join "`n"
+    }
+}
+
+function Assert-LabUnchanged {
+    # Compares a snapshot taken before with the lab as it is now.
+    param([Parameter(Mandatory)] $Before, [Parameter(Mandatory)] [string] $Path)
+    $after = Get-LabSnapshot $Path
+    $after.Files | Should -Be $Before.Files -Because 'no file or folder of the lab may change'
+    $after.State | Should -Be $Before.State -Because 'system.state must keep its exact bytes'
+}
+
+function Get-DataRecord {
+    # The sequence numbers of an application's data file on the copy of its volume group held by one disk.
+    param([Parameter(Mandatory)] [string] $Lab, [Parameter(Mandatory)] [string] $Disk, [Parameter(Mandatory)] [string] $DataPath)
+    $file = Join-Path $Lab "disks/$Disk/$($DataPath.TrimStart('/'))"
+    if (-not (Test-Path -LiteralPath $file)) { return , [long[]]@() }
+    , [long[]]@(Get-Content -LiteralPath $file | ForEach-Object { [long]$_.Substring(0, 8) })
+}
+
+function Get-SequenceGap {
+    # Describes the first place where the records are not 1, 2, 3, ... in order; nothing when they are.
+    param([long[]] $Sequence)
+    for ($i = 0; $i -lt $Sequence.Count; $i++) {
+        if ($Sequence[$i] -ne $i + 1) { return "record #$($i + 1) is $($Sequence[$i]), expected $($i + 1)" }
+    }
+}
+
+function Edit-LabState {
+    # Rewrites system.state with a valid checksum after $Change has edited the parsed state (a hashtable): the way to
+    # set up a situation that no cmdlet creates (a partition that was shut down, say).
+    param([Parameter(Mandatory)] [string] $Path, [Parameter(Mandatory)] [scriptblock] $Change)
+    $file = Join-Path $Path 'system.state'
+    $text = [IO.File]::ReadAllText($file)
+    $state = $text.Substring($text.IndexOf("`n") + 1) | ConvertFrom-Json -AsHashtable -DateKind String
+    & $Change $state
+    $body = $state | ConvertTo-Json -Depth 32
+    $hash = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($body))).ToLowerInvariant()
+    [IO.File]::WriteAllText($file, "LiveUpdate.Lab/1 sha256=$hash`n$body")
+}
+
+function Copy-Bundle {
+    # Copies a bundle folder to a new folder under $TestDrive and returns the copy's path.
+    param([Parameter(Mandatory)] [string] $Path, [string] $Name = 'bundle')
+    $target = Join-Path $TestDrive ('{0}-{1}' -f $Name, [guid]::NewGuid().ToString('N').Substring(0, 8))
+    Copy-Item -LiteralPath $Path -Destination $target -Recurse
+    $target
+}
+
+function Edit-BundleManifest {
+    # Changes fields of a bundle's manifest.json (a hashtable of name = value; $null removes the field).
+    param([Parameter(Mandatory)] [string] $Path, [Parameter(Mandatory)] [hashtable] $Set)
+    $file = Join-Path $Path 'manifest.json'
+    $manifest = Get-Content -LiteralPath $file -Raw | ConvertFrom-Json -AsHashtable
+    foreach ($key in $Set.Keys) {
+        if ($null -eq $Set[$key]) { $manifest.Remove($key) } else { $manifest[$key] = $Set[$key] }
+    }
+    Set-Content -LiteralPath $file -Value ($manifest | ConvertTo-Json -Depth 8) -NoNewline
+}
