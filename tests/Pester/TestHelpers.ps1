@@ -41,7 +41,10 @@ function Get-DataRecord {
     param([Parameter(Mandatory)] [string] $Lab, [Parameter(Mandatory)] [string] $Disk, [Parameter(Mandatory)] [string] $DataPath)
     $file = Join-Path $Lab "disks/$Disk/$($DataPath.TrimStart('/'))"
     if (-not (Test-Path -LiteralPath $file)) { return , [long[]]@() }
-    , [long[]]@(Get-Content -LiteralPath $file | ForEach-Object { [long]$_.Substring(0, 8) })
+    $lines = [IO.File]::ReadAllLines($file)
+    $records = [long[]]::new($lines.Length)
+    for ($i = 0; $i -lt $lines.Length; $i++) { $records[$i] = [long]::Parse($lines[$i].Substring(0, 8)) }
+    , $records
 }
 
 function Get-SequenceGap {

@@ -1,0 +1,74 @@
+# -WhatIf on every cmdlet that changes a lab: the lab is brought to the stage where the command would work, then the
+# command runs with -WhatIf, and the persisted state (system.state bytes, every file) must be exactly as before.
+
+BeforeDiscovery {
+    $cases = @(
+        @{ Command = 'New-RootVgClone'; Stage = 0; Run = { New-RootVgClone -Partition lpar1 -Disk hdisk1 -WhatIf } }
+        @{ Command = 'Start-RootVgMirror'; Stage = 0; Run = { Get-LogicalPartition lpar1 | Start-RootVgMirror -Disk hdisk2 -WhatIf } }
+        @{ Command = 'Install-CloneUpdate'; Stage = 2; Run = { Install-CloneUpdate -Clone lpar1 -Path (Join-Path $lab 'updates/7300-02-02') -WhatIf } }
+        @{ Command = 'Start-UpdatedPartition'; Stage = 3; Run = { Start-UpdatedPartition -Clone lpar1 -WhatIf } }
+        @{ Command = 'Import-MirrorVg'; Stage = 4; Run = { Import-MirrorVg -Mirror lpar1 -Partition lpar1_surrogate -WhatIf } }
+        @{ Command = 'Move-Application'; Stage = 5; Run = { Get-Application -Partition lpar1 | Move-Application -Destination lpar1_surrogate -WhatIf } }
+        @{ Command = 'Move-Application (the last one, which hands over the identity)'; Stage = 6; Run = { Move-Application -Application ihs -Destination lpar1_surrogate -WhatIf } }
+        @{ Command = 'Invoke-LiveUpdate'; Stage = 0; Run = { Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $lab 'updates/7300-02-02') -WhatIf } }
+        @{ Command = 'Remove-VolumeGroup'; Stage = 7; Run = { Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -WhatIf } }
+        @{ Command = 'Remove-LiveUpdateLab'; Stage = 0; Run = { Remove-LiveUpdateLab -Path $lab -WhatIf } }
+        @{ Command = 'Remove-LiveUpdateLab (the connected lab)'; Stage = 0; Run = { Remove-LiveUpdateLab -WhatIf } }
+    )
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    function Set-Stage {
+        # Brings the connected lab's lpar1 through the first $Stage steps of a live update.
+        param([int] $Stage, [string] $Lab)
+        $steps = @(
+            { New-RootVgClone -Partition lpar1 -Disk hdisk1 }
+            { Start-RootVgMirror -Partition lpar1 -Disk hdisk2 }
+            { Install-CloneUpdate -Clone lpar1 -Path (Join-Path $Lab 'updates/7300-02-02') }
+            { Start-UpdatedPartition -Clone lpar1 }
+            { Import-MirrorVg -Mirror lpar1 -Partition lpar1_surrogate }
+            { Move-Application -Application db2inst1 -Destination lpar1_surrogate }
+            { Move-Application -Application ihs -Destination lpar1_surrogate }
+        )
+        for ($i = 0; $i -lt $Stage; $i++) { & $steps[$i] | Out-Null }
+    }
+}
+
+Describe '-WhatIf changes nothing: <Command>' -ForEach $cases {
+    BeforeAll {
+        $lab = New-TestLab
+        Set-Stage -Stage $Stage -Lab $lab
+    }
+
+    It 'leaves the lab exactly as it was and writes no object' {
+        $before = Get-LabSnapshot $lab
+        $inventory = Get-LiveUpdateSystem
+        $out = & $Run
+        $out | Should -BeNullOrEmpty
+        Assert-LabUnchanged $before $lab
+        (Get-LiveUpdateSystem).Clock | Should -Be $inventory.Clock
+    }
+
+    It 'does the work without -WhatIf (the case is a real one)' {
+        # The same command without -WhatIf changes the lab: proof that the -WhatIf run above had work to skip.
+        $before = Get-LabSnapshot $lab
+        $real = [scriptblock]::Create(($Run.ToString() -replace '\s-WhatIf\b', ' -Confirm:$false'))
+        & $real | Out-Null
+        if (Test-Path $lab) {
+            (Get-LabSnapshot $lab).State | Should -Not -Be $before.State
+        }
+        else {
+            $lab | Should -Not -Exist
+        }
+    }
+}
+
+Describe '-WhatIf on New-LiveUpdateLab' {
+    It 'creates no folder' {
+        $path = Join-Path $TestDrive 'never'
+        New-LiveUpdateLab -Path $path -WhatIf | Should -BeNullOrEmpty
+        $path | Should -Not -Exist
+    }
+}
