@@ -18,9 +18,10 @@ function Get-LabSnapshot {
     # takes a part of a lab (a disk's folder), which has no state file.
     param([Parameter(Mandatory)] [string] $Path)
     $root = [IO.Path]::GetFullPath($Path)
-    $entries = Get-ChildItem -LiteralPath $root -Recurse -Force | Sort-Object FullName | ForEach-Object {
-        $relative = [IO.Path]::GetRelativePath($root, $_.FullName)
-        if ($_.PSIsContainer) { "$relative/" } else { '{0} {1}' -f $relative, (Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash }
+    $entries = foreach ($entry in [IO.Directory]::GetFileSystemEntries($root, '*', [IO.SearchOption]::AllDirectories) | Sort-Object) {
+        $relative = [IO.Path]::GetRelativePath($root, $entry)
+        if ([IO.Directory]::Exists($entry)) { "$relative/" }
+        else { '{0} {1}' -f $relative, [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([IO.File]::ReadAllBytes($entry))) }
     }
     [pscustomobject]@{
         State = if (Test-Path -LiteralPath (Join-Path $root 'system.state')) { [Convert]::ToBase64String([IO.File]::ReadAllBytes((Join-Path $root 'system.state'))) }
