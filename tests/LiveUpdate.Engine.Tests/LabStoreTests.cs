@@ -132,6 +132,19 @@ public sealed class LabStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_lab_whose_folder_is_gone_is_not_a_lab_for_loading_or_locking()
+    {
+        var store = SavedStore();
+        Directory.Delete(_folder.Path, recursive: true);
+        var load = Assert.Throws<LiveUpdateException>(() => store.Load());
+        Assert.Equal(("NotALab", ErrorKind.ObjectNotFound), (load.ErrorId, load.Kind));
+        // Refused at once, not after waiting as if another process held the lock.
+        var lockError = Assert.Throws<LiveUpdateException>(() => store.Lock(TimeSpan.FromMinutes(5)));
+        Assert.Equal(("NotALab", ErrorKind.ObjectNotFound), (lockError.ErrorId, lockError.Kind));
+        Assert.Equal(_folder.Path, lockError.Target);
+    }
+
+    [Fact]
     public void A_second_holder_of_the_lock_gets_LabBusy_while_the_first_holds_it()
     {
         var first = SavedStore();

@@ -216,9 +216,13 @@ Describe 'Steps out of order' {
         Install-CloneUpdate -Clone lpar1 -Path $bundle | Out-Null
         Assert-Refused { Import-MirrorVg -Mirror lpar1 -Partition lpar1 -ErrorAction Stop } NotASurrogate ImportMirrorVgCommand InvalidArgument 'lpar1' $lab
         Start-UpdatedPartition -Clone lpar1 | Out-Null
+        Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $bundle -ErrorAction Stop } CloneInUse InstallCloneUpdateCommand InvalidOperation 'lpar1' $lab
+        Assert-Refused { Start-UpdatedPartition -Clone lpar1 -ErrorAction Stop } SurrogateExists StartUpdatedPartitionCommand ResourceExists 'lpar1' $lab
         Assert-Refused { Move-Application -Application db2inst1 -Destination lpar1_surrogate -ErrorAction Stop } MirrorNotImported MoveApplicationCommand InvalidOperation 'lpar1_surrogate' $lab
         Assert-Refused { Move-Application -Application db2inst1 -Destination lpar1 -ErrorAction Stop } ApplicationAlreadyThere MoveApplicationCommand InvalidOperation 'db2inst1' $lab
         Assert-Refused { New-RootVgClone -Partition lpar1_surrogate -Disk hdisk4 -ErrorAction Stop } PartitionIsSurrogate NewRootVgCloneCommand InvalidOperation 'lpar1_surrogate' $lab
+        Import-MirrorVg -Mirror lpar1 -Partition lpar1_surrogate | Out-Null
+        Assert-Refused { Import-MirrorVg -Mirror lpar1 -Partition lpar1_surrogate -ErrorAction Stop } MirrorAlreadyImported ImportMirrorVgCommand ResourceExists 'lpar1' $lab
     }
 }
 
@@ -235,6 +239,14 @@ Describe 'Labs that cannot be opened' {
         $folder = Join-Path $TestDrive 'nowhere'
         Assert-Refused { Connect-LiveUpdateSystem -Path $folder -ErrorAction Stop } NotALab ConnectLiveUpdateSystemCommand ObjectNotFound $folder
         $folder | Should -Not -Exist
+    }
+
+    It 'a connected lab whose folder was deleted' {
+        $lab = New-TestLab
+        Remove-Item -LiteralPath $lab -Recurse -Force
+        Assert-Refused { Get-LogicalPartition -ErrorAction Stop } NotALab GetLogicalPartitionCommand ObjectNotFound $lab -Lab $null
+        Assert-Refused { New-RootVgClone -Partition lpar1 -Disk hdisk1 -ErrorAction Stop } NotALab NewRootVgCloneCommand ObjectNotFound $lab -Lab $null
+        $lab | Should -Not -Exist
     }
 
     It 'a state file edited by hand' {

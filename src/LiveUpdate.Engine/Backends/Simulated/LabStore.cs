@@ -65,6 +65,10 @@ internal sealed class LabStore
                 fs.Flush(true);
                 return fs;
             }
+            catch (DirectoryNotFoundException e)
+            {
+                throw Gone(e);
+            }
             catch (IOException) when (clock.Elapsed < wait)
             {
                 Thread.Sleep(15);
@@ -111,6 +115,10 @@ internal sealed class LabStore
         {
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{Root}' is not a LiveUpdate lab: it has no {StateFileName}.", Root, e);
         }
+        catch (DirectoryNotFoundException e)
+        {
+            throw Gone(e);
+        }
         var newline = text.IndexOf('\n');
         if (newline < 0 || !text.StartsWith(HeaderPrefix, StringComparison.Ordinal))
             throw Corrupt("its header is missing");
@@ -127,6 +135,8 @@ internal sealed class LabStore
             throw Corrupt("it is not valid JSON: " + e.Message);
         }
     }
+
+    private LiveUpdateException Gone(Exception e) => new("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{Root}' does not exist (any more).", Root, e);
 
     private LiveUpdateException Corrupt(string why) => new("LabStateCorrupt", ErrorKind.InvalidData,
         $"The state of the lab '{Root}' cannot be trusted: {why}. Nothing was changed.", StatePath);
