@@ -151,6 +151,13 @@ Describe 'Remove-LiveUpdateLab' {
         { Get-LogicalPartition -ErrorAction Stop } | Should -Throw -ErrorId 'NotConnected,LiveUpdate.PowerShell.Commands.GetLogicalPartitionCommand'
     }
 
+    It 'disconnects from the lab however its path is written' {
+        $lab = New-TestLab
+        Remove-LiveUpdateLab -Path ($lab + [IO.Path]::DirectorySeparatorChar) -Confirm:$false
+        $lab | Should -Not -Exist
+        { Get-LogicalPartition -ErrorAction Stop } | Should -Throw -ErrorId 'NotConnected,LiveUpdate.PowerShell.Commands.GetLogicalPartitionCommand'
+    }
+
     It 'removes the connected lab when no path is given' {
         $lab = New-TestLab
         Remove-LiveUpdateLab -Confirm:$false

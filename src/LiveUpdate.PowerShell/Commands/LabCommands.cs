@@ -99,9 +99,13 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
-        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full);
+        var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
     });
+
+    private static bool SameFolder(string a, string b) => string.Equals(
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(a)),
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(b)), StringComparison.Ordinal);
 }
