@@ -174,6 +174,18 @@ public abstract class LiveUpdateCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// A live update that did not succeed still returns its result (which says where the applications run and why);
+    /// it also writes an error, so that $? and -ErrorAction work in runbooks. The error's target is the result.
+    /// </summary>
+    protected void WriteOutcomeError(LiveUpdateResult result)
+    {
+        if (result.Status == LiveUpdateStatus.Succeeded) return;
+        var id = result.Status == LiveUpdateStatus.RolledBack ? "LiveUpdateRolledBack" : "LiveUpdateInterrupted";
+        var message = $"Operation {result.OperationId} on {result.Partition}: {result.Status}. {result.Reason}";
+        WriteError(new ErrorRecord(new LiveUpdateException(id, ErrorKind.OperationStopped, message, result), id, ErrorCategory.OperationStopped, result));
+    }
+
     protected static bool Matches(string value, string[]? patterns)
     {
         if (patterns is null || patterns.Length == 0) return true;

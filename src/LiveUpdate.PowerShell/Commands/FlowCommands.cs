@@ -40,7 +40,9 @@ public sealed class InvokeLiveUpdateCommand : LiveUpdateRequestCmdlet
     protected override void ProcessRecord() => Run(() =>
     {
         var result = Engine.Invoke(Request(), Context());
-        if (result is not null) WriteObject(result);
+        if (result is null) return;
+        WriteObject(result);
+        WriteOutcomeError(result);
     });
 }
 
