@@ -130,17 +130,6 @@ internal static class Checks
             $"The rootvg of {p.Name} is already mirrored onto {string.Join(",", m.Disks)}.", p.Name);
     }
 
-    /// <summary>
-    /// A partition keeps one way back: the old_rootvg of its last live update. Another update would make a second
-    /// old_rootvg at its takeover, so it waits until the first is removed.
-    /// </summary>
-    public static LiveUpdateException? NoOldRootVg(SystemInventory inv, LogicalPartition p)
-    {
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot);
-        return old is null ? null : new LiveUpdateException("OldRootVgExists", ErrorKind.ResourceExists,
-            $"Partition {p.Name} still keeps {old.Name} ({old.OsLevel}) on {string.Join(",", old.Disks)} from an earlier live update; remove it first (Remove-VolumeGroup -Name {old.Name} -Partition {p.Name}).", p.Name);
-    }
-
     public static LiveUpdateException? NoSurrogate(SystemInventory inv, LogicalPartition p)
     {
         var s = inv.Partitions.FirstOrDefault(x => Same(x.SurrogateOf, p.Name));

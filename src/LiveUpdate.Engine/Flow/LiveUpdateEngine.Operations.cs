@@ -336,7 +336,7 @@ public sealed partial class LiveUpdateEngine
             moves[^1] = last with { IdentityTakenOver = true };
         }
         var phases = j.Steps().Where(s => s.State != "Pending").Select(s => new PhaseResult(s.Name, s.State, s.Duration, s.Detail)).ToList();
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot);
+        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"));
         var end = j.End;
         var finished = Now;
         return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,

@@ -74,7 +74,6 @@ public sealed partial class LiveUpdateEngine
         Throw(Checks.Partition(inv, partition, out var p));
         Throw(Checks.Original(p!));
         Throw(Checks.NoClone(inv, p!));
-        Throw(Checks.NoOldRootVg(inv, p!));
         Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p!), "clone of rootvg"));
         if (!context.ShouldProcess(p!.Name, $"Clone rootvg ({p.OsLevel}) onto {string.Join(", ", disks)} as altinst_rootvg")) return null;
         return Backend.CloneRootVg(p.Name, disks, context);
@@ -223,7 +222,6 @@ public sealed partial class LiveUpdateEngine
         if (bundle is not null)
             Add("BundleLevel", Checks.Bundle(bundle, p.OsLevel, p.Name), $"{p.OsLevel} -> {bundle.TargetLevel}" + (bundle.RequiresLevel is null ? "" : $" (requires {bundle.RequiresLevel})"));
         Add("NoUpdateInProgress", Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p), "no clone, mirror or surrogate is left from an earlier update");
-        Add("NoOldRootVg", Checks.NoOldRootVg(inv, p), "no old_rootvg is kept from an earlier update");
         var used = Checks.RootVgUsedMB(inv, p);
         var clone = request.CloneDisks ?? Checks.ChooseDisk(inv, used, request.MirrorDisks ?? Array.Empty<string>());
         Add("CloneDisks", clone is null ? Checks.NoDisk("clone", used, p.Name) : Checks.Disks(inv, clone, used, "clone of rootvg"),
