@@ -163,7 +163,6 @@ public sealed class ChecksTests : IDisposable
         Assert.Null(Checks.NoClone(_inv, _lpar1));
         Assert.Null(Checks.NoMirror(_inv, _lpar1));
         Assert.Null(Checks.NoSurrogate(_inv, _lpar1));
-        Assert.Null(Checks.NoOldRootVg(_inv, _lpar1));
 
         var clone = new RootVgClone("lpar1", "altinst_rootvg", new[] { "hdisk1" }, _lpar1.OsLevel, _lpar1.OsLevel, CloneState.Cloned,
             Array.Empty<string>(), null, TimeSpan.FromSeconds(30), _inv.System.Clock);
@@ -172,11 +171,5 @@ public sealed class ChecksTests : IDisposable
         AssertError(Checks.NoMirror(_inv with { Mirrors = new[] { mirror } }, _lpar1), "MirrorExists", ErrorKind.ResourceExists, "lpar1");
         var surrogate = _lpar1 with { Name = "lpar1_surrogate", Id = 2, SurrogateOf = "lpar1" };
         AssertError(Checks.NoSurrogate(_inv with { Partitions = new[] { _lpar1, surrogate } }, _lpar1), "SurrogateExists", ErrorKind.ResourceExists, "lpar1");
-        var root = _inv.VolumeGroups.Single();
-        var old = root with { Name = "old_rootvg", Role = VolumeGroupRole.OldRoot, State = VolumeGroupState.VariedOff, Disks = new[] { "hdisk4" } };
-        var error = Checks.NoOldRootVg(_inv with { VolumeGroups = new[] { root, old } }, _lpar1);
-        AssertError(error, "OldRootVgExists", ErrorKind.ResourceExists, "lpar1");
-        Assert.Contains("hdisk4", error!.Message);
-        Assert.Contains("Remove-VolumeGroup", error.Message);
     }
 }

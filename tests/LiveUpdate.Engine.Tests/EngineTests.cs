@@ -104,14 +104,16 @@ public sealed class EngineTests : IDisposable
 
         Assert.Equal(LiveUpdateStatus.Succeeded, result.Status);
         var phases = result.Phases.ToDictionary(p => p.Name, p => p.Duration);
-        Assert.Equal(new[] { "Verify", "Clone", "Mirror", "Install", "Boot", "Import", "Move" }, result.Phases.Select(p => p.Name));
+        Assert.Equal(new[] { "Verify", "Clone", "Mirror", "Install", "Boot", "Import", "Move", "TakeOver" }, result.Phases.Select(p => p.Name));
+        Assert.All(result.Phases, p => Assert.Equal("Succeeded", p.Status));
         Assert.Equal(TimeSpan.Zero, phases["Verify"]);
         Assert.Equal(t.Copy(used), phases["Clone"]);
         Assert.Equal(t.MirrorSync(used), phases["Mirror"]);
         Assert.Equal(t.Install(bundle.Packages.Count, bundle.PayloadBytes), phases["Install"]);
         Assert.Equal(t.Boot, phases["Boot"]);
         Assert.Equal(t.Import, phases["Import"]);
-        Assert.Equal(result.Applications.Aggregate(TimeSpan.Zero, (s, m) => s + m.Blackout) + t.Shutdown, phases["Move"]);
+        Assert.Equal(result.Applications.Aggregate(TimeSpan.Zero, (s, m) => s + m.Blackout), phases["Move"]);
+        Assert.Equal(t.Shutdown, phases["TakeOver"]);
         Assert.Equal(result.Phases.Aggregate(TimeSpan.Zero, (s, p) => s + p.Duration), result.Duration);
         Assert.Equal(_lab.Inventory().System.Clock - clockBefore, result.Duration);
         Assert.Equal(clockBefore, result.Started);
@@ -132,7 +134,7 @@ public sealed class EngineTests : IDisposable
         Assert.Equal(before, _lab.Snapshot());
         Assert.True(preview.CanProceed);
         Assert.All(preview.Checks, c => Assert.True(c.Passed, c.Name + ": " + c.Message));
-        Assert.Equal(Steps.All, preview.Plan.Select(s => s.Name));
+        Assert.Equal(Steps.Update, preview.Plan.Select(s => s.Name));
         Assert.Equal(preview.Plan.Aggregate(TimeSpan.Zero, (s, p) => s + p.EstimatedDuration), preview.EstimatedDuration);
 
         var result = Engine.Invoke(new LiveUpdateRequest("lpar1", Sp), Yes)!;
@@ -144,25 +146,31 @@ public sealed class EngineTests : IDisposable
     }
 
     [Fact]
-    public void Updates_repeat_once_the_old_rootvg_is_removed()
+    public void Updates_repeat_and_each_keeps_the_level_it_left_as_old_rootvg()
     {
         var uuid = _lab.Partition().Uuid;
-        Engine.Invoke(new LiveUpdateRequest("lpar1", Sp), Yes);
-        var before = _lab.Snapshot();
-        var e = Assert.Throws<LiveUpdateException>(() => Engine.Invoke(new LiveUpdateRequest("lpar1", Tl), Yes));
-        Assert.Equal("OldRootVgExists", e.ErrorId);
-        Assert.Throws<LiveUpdateException>(() => Engine.NewRootVgClone("lpar1", new[] { "hdisk2" }, Yes));
-        Assert.Equal(before, _lab.Snapshot());
-
-        Engine.RemoveVolumeGroup("lpar1", "old_rootvg", Yes);
+        var first = Engine.Invoke(new LiveUpdateRequest("lpar1", Sp), Yes)!;
+        Assert.Equal(new[] { "hdisk0" }, first.OldRootVgDisks);
         var second = Engine.Invoke(new LiveUpdateRequest("lpar1", Tl), Yes)!;
         Assert.Equal(LiveUpdateStatus.Succeeded, second.Status);
         Assert.Equal(OsLevel.Parse("7300-02-02"), second.FromLevel);
         var lpar1 = _lab.Partition();
         Assert.Equal(OsLevel.Parse("7300-03-01"), lpar1.OsLevel);
         Assert.Equal(uuid, lpar1.Uuid);
-        Assert.Equal(new[] { "hdisk1" }, second.OldRootVgDisks);
         AssertRecordsComplete(lpar1.RootDisks.Single());
+
+        var kept = _lab.Inventory().VolumeGroups.Where(v => v.Role == VolumeGroupRole.OldRoot).ToDictionary(v => v.Name);
+        Assert.Equal(new[] { "old_rootvg", "old_rootvg1" }, kept.Keys.OrderBy(k => k));
+        Assert.Equal(new[] { "hdisk1" }, kept["old_rootvg"].Disks);
+        Assert.Equal(OsLevel.Parse("7300-02-02"), kept["old_rootvg"].OsLevel);
+        Assert.Equal(new[] { "hdisk0" }, kept["old_rootvg1"].Disks);
+        Assert.Equal(OsLevel.Parse("7300-02-01"), kept["old_rootvg1"].OsLevel);
+        // The result names the way back: old_rootvg, the level just left.
+        Assert.Equal(new[] { "hdisk1" }, second.OldRootVgDisks);
+
+        Engine.RemoveVolumeGroup("lpar1", "old_rootvg1", Yes);
+        Engine.RemoveVolumeGroup("lpar1", "old_rootvg", Yes);
+        Assert.Equal(new[] { "rootvg" }, _lab.Inventory().VolumeGroups.Select(v => v.Name));
     }
 
     [Fact]

@@ -26,7 +26,7 @@ Describe 'Invoke-LiveUpdate' {
     }
 
     It 'reports every phase with its duration on the virtual clock' {
-        $result.Phases.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move')
+        $result.Phases.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver')
         foreach ($phase in $result.Phases) {
             $phase.Status | Should -Be 'Succeeded'
             if ($phase.Name -ne 'Verify') { $phase.Duration | Should -BeGreaterThan ([timespan]::Zero) -Because "$($phase.Name) takes time" }
@@ -62,10 +62,10 @@ Describe 'Invoke-LiveUpdate' {
 
     It 'tells the story on the verbose stream' {
         $messages = @($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
-        foreach ($phase in 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move') {
-            $messages -match "\] ${phase}:" | Should -Not -BeNullOrEmpty -Because "the $phase phase is logged"
+        $messages -match [regex]::Escape($result.OperationId) | Should -Not -BeNullOrEmpty -Because 'the operation id ties the lines together'
+        foreach ($word in 'hdisk1', 'hdisk2', 'lpar1_surrogate', 'db2inst1', 'ihs', 'blackout') {
+            $messages -match $word | Should -Not -BeNullOrEmpty -Because "the story mentions $word"
         }
-        $messages -match $result.OperationId | Should -Not -BeNullOrEmpty
     }
 
     It 'keeps the partition''s identity and runs the new level' {
@@ -98,18 +98,7 @@ Describe 'Invoke-LiveUpdate' {
         (Get-PhysicalVolume hdisk2).State | Should -Be 'Free'
     }
 
-    It 'refuses a second update while old_rootvg is kept, and changes nothing' {
-        $before = Get-LabSnapshot $lab
-        $bundle = Join-Path $lab 'updates/7300-03-01'
-        $err = { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle -ErrorAction Stop } |
-            Should -Throw -ErrorId 'OldRootVgExists,LiveUpdate.PowerShell.Commands.InvokeLiveUpdateCommand' -PassThru
-        $err.CategoryInfo.Category | Should -Be 'ResourceExists'
-        $err.TargetObject | Should -Be 'lpar1'
-        Assert-LabUnchanged $before $lab
-    }
-
-    It 'updates again with the 7300-03-01 bundle once old_rootvg is removed' {
-        Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -Confirm:$false
+    It 'updates again with the 7300-03-01 bundle, keeping both earlier rootvgs' {
         $bundle = Join-Path $lab 'updates/7300-03-01'
         $preview = Test-LiveUpdate -Partition lpar1 -UpdatePath $bundle
         $preview.CanProceed | Should -BeTrue
@@ -120,7 +109,6 @@ Describe 'Invoke-LiveUpdate' {
         $second.OperationId | Should -Not -Be $result.OperationId
         $second.CloneDisks | Should -Be $preview.CloneDisks
         $second.MirrorDisks | Should -Be $preview.MirrorDisks
-        $second.OldRootVgDisks | Should -Be @('hdisk1')
         $p = Get-LogicalPartition lpar1
         foreach ($property in 'Name', 'Id', 'Uuid', 'HostName', 'Address') { $p.$property | Should -Be $original.$property }
         $p.OsLevel.ToString() | Should -Be '7300-03-01'
@@ -132,7 +120,20 @@ Describe 'Invoke-LiveUpdate' {
             $records.Count | Should -Be $app.Records
             Get-SequenceGap $records | Should -BeNullOrEmpty -Because 'records of both updates are kept'
         }
-        (Get-VolumeGroup -Partition lpar1).Name | Sort-Object | Should -Be @('old_rootvg', 'rootvg')
+        # The level just left is the way back (old_rootvg); the one before it stays as old_rootvg1.
+        (Get-VolumeGroup old_rootvg -Partition lpar1).Disks | Should -Be @('hdisk1')
+        (Get-VolumeGroup old_rootvg -Partition lpar1).OsLevel.ToString() | Should -Be '7300-02-02'
+        (Get-VolumeGroup old_rootvg1 -Partition lpar1).Disks | Should -Be @('hdisk0')
+        (Get-VolumeGroup old_rootvg1 -Partition lpar1).OsLevel.ToString() | Should -Be '7300-02-01'
+        $second.OldRootVgDisks | Should -Be @('hdisk1') -Because 'the result names the way back, old_rootvg'
+    }
+
+    It 'frees the disks of both kept rootvgs with Remove-VolumeGroup' {
+        Remove-VolumeGroup -Name old_rootvg1 -Partition lpar1 -Confirm:$false
+        Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -Confirm:$false
+        (Get-VolumeGroup -Partition lpar1).Name | Should -Be @('rootvg')
+        (Get-PhysicalVolume hdisk0).State | Should -Be 'Free'
+        (Get-PhysicalVolume hdisk1).State | Should -Be 'Free'
     }
 }
 

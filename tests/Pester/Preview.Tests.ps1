@@ -22,7 +22,7 @@ Describe 'Test-LiveUpdate on a good lab' {
     }
 
     It 'passes every check' {
-        $preview.Checks.Name | Should -Be @('Partition', 'BundleIntegrity', 'BundleLevel', 'NoUpdateInProgress', 'NoOldRootVg', 'CloneDisks', 'MirrorDisks', 'DisksDistinct', 'FrameResources', 'Applications')
+        $preview.Checks.Name | Should -Be @('Partition', 'BundleIntegrity', 'BundleLevel', 'NoUpdateInProgress', 'CloneDisks', 'MirrorDisks', 'DisksDistinct', 'FrameResources', 'Applications')
         foreach ($check in $preview.Checks) {
             $check.Passed | Should -BeTrue -Because "$($check.Name): $($check.Message)"
             $check.ErrorId | Should -BeNullOrEmpty
@@ -142,12 +142,13 @@ Describe 'Test-LiveUpdate reports each failing check' {
         Connect-LiveUpdateSystem $lab | Out-Null
     }
 
-    It 'fails NoOldRootVg while the old_rootvg of an update is kept' {
+    It 'passes again after an update, with its old_rootvg kept' {
         $done = New-TestLab
         Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $done 'updates/7300-02-02') | Out-Null
         $p = Test-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $done 'updates/7300-03-01')
-        ($p.Checks | Where-Object { -not $_.Passed }).Name | Should -Be @('NoOldRootVg')
-        ($p.Checks | Where-Object Name -eq 'NoOldRootVg').ErrorId | Should -Be 'OldRootVgExists'
+        $p.CanProceed | Should -BeTrue
+        $p.CloneDisks | Should -Be @('hdisk2') -Because 'hdisk0 holds old_rootvg and hdisk1 rootvg'
+        $p.MirrorDisks | Should -Be @('hdisk4')
         Connect-LiveUpdateSystem $lab | Out-Null
     }
 }
