@@ -3,7 +3,7 @@
 # and a lab that is exactly as it was.
 
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
 
     function Assert-Refused {
         param(

@@ -3,7 +3,7 @@
 # state must load and be consistent: every update done, no disk counted twice, every record of every application kept.
 
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
 }
 
 Describe 'Two processes changing the same lab at once' {

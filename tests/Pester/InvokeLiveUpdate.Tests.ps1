@@ -1,5 +1,5 @@
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
 }
 
 Describe 'Invoke-LiveUpdate' {

@@ -1,5 +1,5 @@
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
 }
 
 Describe 'New-LiveUpdateLab' {
@@ -170,6 +170,14 @@ Describe 'Remove-LiveUpdateLab' {
         Remove-LiveUpdateLab -Path $first -Confirm:$false
         $first | Should -Not -Exist
         (Get-LiveUpdateSystem).Location | Should -Be ([IO.Path]::GetFullPath($second))
+    }
+
+    It 'removes a lab whose state is damaged' {
+        $lab = New-TestLab
+        $file = Join-Path $lab 'system.state'
+        [IO.File]::WriteAllText($file, [IO.File]::ReadAllText($file).Substring(0, 200))
+        Remove-LiveUpdateLab -Path $lab -Confirm:$false
+        $lab | Should -Not -Exist
     }
 
     It 'refuses a folder that is not a lab and leaves it alone' {

@@ -2,7 +2,7 @@
 # and what it changed in the lab.
 
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
 }
 
 Describe 'The step-by-step pipeline' {

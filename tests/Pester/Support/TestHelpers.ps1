@@ -30,10 +30,17 @@ function Get-LabSnapshot {
 }
 
 function Assert-LabUnchanged {
-    # Compares a snapshot taken before with the lab as it is now.
-    param([Parameter(Mandatory)] $Before, [Parameter(Mandatory)] [string] $Path)
+    # Compares a snapshot taken before with the lab as it is now. -IgnoreLocks leaves out the lock files (.lock and
+    # locks/), which name the process that holds a lock and are no state of the system.
+    param([Parameter(Mandatory)] $Before, [Parameter(Mandatory)] [string] $Path, [switch] $IgnoreLocks)
     $after = Get-LabSnapshot $Path
-    $after.Files | Should -Be $Before.Files -Because 'no file or folder of the lab may change'
+    if ($IgnoreLocks) {
+        $state = { param($files) ($files -split "`n" | Where-Object { $_ -notmatch '^(\.lock|locks)[ /]' }) -join "`n" }
+        & $state $after.Files | Should -Be (& $state $Before.Files) -Because 'no file or folder of the lab but a lock may change'
+    }
+    else {
+        $after.Files | Should -Be $Before.Files -Because 'no file or folder of the lab may change'
+    }
     $after.State | Should -Be $Before.State -Because 'system.state must keep its exact bytes'
 }
 
