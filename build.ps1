@@ -7,12 +7,14 @@
       build    publish the cmdlet assembly and the module files to out/LiveUpdate (Import-Module ./out/LiveUpdate)
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
+      bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
+               and the table in README.md
     Run with the PowerShell of the tool manifest: dotnet tool restore; dotnet pwsh ./build.ps1 <task>
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo')]
+    [ValidateSet('build', 'test', 'demo', 'bench')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -22,7 +24,13 @@ param(
     [string[]] $TestPath = @(),
 
     # Pester tags to leave out.
-    [string[]] $ExcludeTag = @()
+    [string[]] $ExcludeTag = @(),
+
+    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
+    [string[]] $BenchSection = @(),
+
+    # Runs per benchmark figure (the report gives median, min and max).
+    [int] $BenchRuns = 5
 )
 
 $ErrorActionPreference = 'Stop'
@@ -106,6 +114,12 @@ switch ($Task) {
             $engine.Passed, $engine.Failed, $engine.Skipped, $pester.Passed, $pester.Failed, $pester.Skipped)
         Write-Host "$passed passed, $failed failed, $skipped skipped"
         if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+    }
+    'bench' {
+        Invoke-Build
+        $arguments = @{ ModulePath = $moduleOut; OutputPath = (Join-Path $out 'bench'); Runs = $BenchRuns; Readme = (Join-Path $root 'README.md') }
+        if ($BenchSection) { $arguments.Section = @($BenchSection -split ',' | ForEach-Object Trim) }
+        & (Join-Path $root 'tests/Benchmarks/Bench.ps1') @arguments
     }
     'demo' {
         Invoke-Build

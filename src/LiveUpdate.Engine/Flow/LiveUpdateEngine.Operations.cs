@@ -17,7 +17,7 @@ public sealed partial class LiveUpdateEngine
 {
     private static string NewOperationId() => $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
 
-    private DateTimeOffset Now => Inventory().System.Clock;
+    private DateTimeOffset Now => Backend.Clock;
 
     /// <summary>The whole live update: every check, then the steps through the journal.</summary>
     public LiveUpdateResult? Invoke(LiveUpdateRequest request, OperationContext context)
@@ -135,7 +135,8 @@ public sealed partial class LiveUpdateEngine
     public ApplicationDataCheck CheckApplicationData(string application)
     {
         var app = GetApplication(application);
-        var records = Backend.ReadApplicationRecords(app.Name);
+        var read = Backend.ReadApplicationRecords(app.Name);
+        var records = read.Sequences;
         long gap = 0;
         for (var i = 0; i < records.Count; i++)
         {
@@ -146,8 +147,8 @@ public sealed partial class LiveUpdateEngine
             }
         }
         var inOrder = gap == 0;
-        return new ApplicationDataCheck(app.Name, app.Partition, app.DataVolumeGroup, app.Records, records.Count, gap, inOrder,
-            inOrder && records.Count == app.Records);
+        return new ApplicationDataCheck(app.Name, app.Partition, app.DataVolumeGroup, read.Acknowledged, records.Count, gap, inOrder,
+            inOrder && records.Count == read.Acknowledged);
     }
 
     // ------------------------------------------------------------------ running the steps

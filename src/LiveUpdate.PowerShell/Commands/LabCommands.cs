@@ -40,6 +40,11 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     [Parameter]
     public long[]? DiskSizeMB { get; set; }
 
+    /// <summary>How many records each application appends per second of the lab's (virtual) time.</summary>
+    [Parameter]
+    [ValidateRange(0.0001, 1000)]
+    public double RecordsPerSecond { get; set; } = 2;
+
     protected override void ProcessRecord()
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
@@ -53,6 +58,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 FrameProcessors = MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) ? FrameProcessors : null,
                 FrameMemoryMB = MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)) ? FrameMemoryMB : null,
                 FreeDiskSizesMB = DiskSizeMB,
+                RecordsPerSecond = RecordsPerSecond,
             });
             WriteVerbose($"Created lab {full}; it is now the session's system.");
             WriteObject(Session.Connect(backend).Inventory().System);
