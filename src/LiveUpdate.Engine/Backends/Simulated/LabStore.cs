@@ -182,7 +182,9 @@ internal sealed class LabStore
     private FrameFile ReadFrame()
     {
         if (!File.Exists(StatePath))
-            throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{Root}' is not a LiveUpdate lab: it has no {StateFileName}.", Root);
+            throw Directory.Exists(Root)
+                ? new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{Root}' is not a LiveUpdate lab: it has no {StateFileName}.", Root)
+                : Gone(null);
         var frame = Read<FrameFile>(StatePath);
         if (frame.Version != 2) throw Corrupt(StatePath, $"it has version {frame.Version}, not 2");
         return frame;
@@ -220,7 +222,7 @@ internal sealed class LabStore
         }
     }
 
-    private LiveUpdateException Gone(Exception e) => new("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{Root}' does not exist (any more).", Root, e);
+    private LiveUpdateException Gone(Exception? e) => new("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{Root}' does not exist (any more).", Root, e);
 
     private LiveUpdateException Corrupt(string path, string why) => new("LabStateCorrupt", ErrorKind.InvalidData,
         $"The state of the lab '{Root}' cannot be trusted: {Path.GetRelativePath(Root, path)}: {why}. Nothing was changed.", path);
