@@ -31,24 +31,31 @@ public sealed class LabStoreTests : IDisposable
         return store;
     }
 
-    private static void AssertCorrupt(LabStore store)
+    private static void AssertCorrupt(LabStore store, string? path = null)
     {
         var e = Assert.Throws<LiveUpdateException>(() => store.Load());
         Assert.Equal("LabStateCorrupt", e.ErrorId);
         Assert.Equal(ErrorKind.InvalidData, e.Kind);
-        Assert.Equal(store.StatePath, e.Target);
+        Assert.Equal(path ?? store.StatePath, e.Target);
     }
 
+    private string[] StateFiles() => new[] { LabStore.StateFileName, LabStore.DisksFileName, Path.Combine(LabStore.DomainsFolder, "lpar1.state") };
+
     [Fact]
-    public void Saves_a_header_with_the_checksum_of_the_body_and_loads_it_back()
+    public void Saves_each_state_file_with_the_checksum_of_its_body_and_loads_it_back()
     {
         var store = SavedStore();
-        var text = File.ReadAllText(store.StatePath);
-        var newline = text.IndexOf('\n');
-        var header = text.Substring(0, newline);
-        var body = text.Substring(newline + 1);
-        Assert.Equal("LiveUpdate.Lab/1 sha256=" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant(), header);
-        var loaded = store.Load();
+        foreach (var file in StateFiles())
+        {
+            var text = File.ReadAllText(Path.Combine(_folder.Path, file));
+            var newline = text.IndexOf('\n');
+            var header = text.Substring(0, newline);
+            var body = text.Substring(newline + 1);
+            Assert.Matches("^LiveUpdate\\.Lab/[0-9]+ sha256=[0-9a-f]{64}$", header);
+            Assert.EndsWith("sha256=" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant(), header);
+        }
+        // A new store reads the files, not a copy kept in memory.
+        var loaded = new LabStore(_folder.Path).Load();
         Assert.Equal("Frame-A", loaded.Name);
         Assert.Equal("lpar1", loaded.Partitions.Single().Name);
         Assert.Equal(30720, loaded.Disks.Single().SizeMB);
@@ -56,16 +63,33 @@ public sealed class LabStoreTests : IDisposable
     }
 
     [Fact]
-    public void Replaces_the_whole_file_and_leaves_no_temporary_file()
+    public void Replaces_the_state_and_leaves_no_temporary_file()
     {
         var store = SavedStore();
         var big = Sample("Frame-with-a-long-name");
         for (var i = 1; i < 50; i++) big.Disks.Add(new DiskRecord { Name = "hdisk" + i, SizeMB = 1024 });
         store.Save(big);
         store.Save(Sample("B"));
-        Assert.Equal("B", store.Load().Name);
-        Assert.Single(store.Load().Disks);
-        Assert.Equal(new[] { LabStore.StateFileName }, Directory.GetFiles(_folder.Path).Select(Path.GetFileName));
+        var loaded = new LabStore(_folder.Path).Load();
+        Assert.Equal("B", loaded.Name);
+        Assert.Single(loaded.Disks);
+        var files = Directory.GetFiles(_folder.Path, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_folder.Path, f))
+            .Where(f => f != LabStore.LockFileName).OrderBy(f => f, StringComparer.Ordinal);
+        Assert.Equal(StateFiles().OrderBy(f => f, StringComparer.Ordinal), files);
+    }
+
+    [Theory]
+    [InlineData("disks.state")]
+    [InlineData("domains/lpar1.state")]
+    public void Refuses_a_state_file_edited_by_hand_or_truncated(string file)
+    {
+        SavedStore();
+        var path = Path.Combine(_folder.Path, file);
+        var original = File.ReadAllText(path);
+        File.WriteAllText(path, original.Replace("30720", "99999").Replace("lpar1", "lpar7"));
+        AssertCorrupt(new LabStore(_folder.Path), path);
+        File.WriteAllText(path, original.Substring(0, original.Length / 2));
+        AssertCorrupt(new LabStore(_folder.Path), path);
     }
 
     [Fact]
@@ -118,8 +142,12 @@ public sealed class LabStoreTests : IDisposable
     {
         var store = SavedStore();
         const string body = "{ this is not json";
-        File.WriteAllText(store.StatePath, "LiveUpdate.Lab/1 sha256=" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant() + "\n" + body);
-        AssertCorrupt(store);
+        var text = File.ReadAllText(store.StatePath);
+        var prefix = text.Substring(0, text.IndexOf("sha256=", StringComparison.Ordinal) + "sha256=".Length);
+        File.WriteAllText(store.StatePath, prefix + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant() + "\n" + body);
+        var e = Assert.Throws<LiveUpdateException>(() => store.Load());
+        Assert.Equal("LabStateCorrupt", e.ErrorId);
+        Assert.Contains("not valid JSON", e.Message);
     }
 
     [Fact]

@@ -64,16 +64,22 @@ function Get-SequenceGap {
 }
 
 function Edit-LabState {
-    # Rewrites system.state with a valid checksum after $Change has edited the parsed state (a hashtable): the way to
-    # set up a situation that no cmdlet creates (a partition that was shut down, say).
-    param([Parameter(Mandatory)] [string] $Path, [Parameter(Mandatory)] [scriptblock] $Change)
-    $file = Join-Path $Path 'system.state'
-    $text = [IO.File]::ReadAllText($file)
-    $state = $text.Substring($text.IndexOf("`n") + 1) | ConvertFrom-Json -AsHashtable -DateKind String
-    & $Change $state
-    $body = $state | ConvertTo-Json -Depth 32
-    $hash = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($body))).ToLowerInvariant()
-    [IO.File]::WriteAllText($file, "LiveUpdate.Lab/1 sha256=$hash`n$body")
+    # Rewrites a state file of a lab (default: the domain of lpar1) with a valid checksum after $Change has edited its
+    # parsed content (a hashtable), and moves the frame's generation on as a save does, so that a connected session
+    # reads it again: the way to set up a situation that no cmdlet creates (a partition that was shut down, say).
+    param([Parameter(Mandatory)] [string] $Path, [Parameter(Mandatory)] [scriptblock] $Change, [string] $File = 'domains/lpar1.state')
+    function Update-StateFile([string] $Full, [scriptblock] $Edit) {
+        $text = [IO.File]::ReadAllText($Full)
+        $newline = $text.IndexOf("`n")
+        $prefix = $text.Substring(0, $text.IndexOf('sha256=') + 'sha256='.Length)
+        $content = $text.Substring($newline + 1) | ConvertFrom-Json -AsHashtable -DateKind String
+        & $Edit $content
+        $body = $content | ConvertTo-Json -Depth 32
+        $hash = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($body))).ToLowerInvariant()
+        [IO.File]::WriteAllText($Full, "$prefix$hash`n$body")
+    }
+    Update-StateFile (Join-Path $Path $File) $Change
+    if ($File -ne 'system.state') { Update-StateFile (Join-Path $Path 'system.state') { param($frame) $frame.Generation++ } }
 }
 
 function Copy-Bundle {
