@@ -13,9 +13,7 @@ BeforeDiscovery {
         @{ Command = 'Invoke-LiveUpdate'; Stage = 0; IgnoreLocks = $false; Run = { Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $lab 'updates/7300-02-02') -WhatIf } }
         @{ Command = 'Remove-VolumeGroup'; Stage = 7; IgnoreLocks = $false; Run = { Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -WhatIf } }
         @{ Command = 'Undo-LiveUpdate'; Stage = 'Updated'; IgnoreLocks = $false; Run = { Undo-LiveUpdate -Partition lpar1 -WhatIf } }
-        # Resume takes over the lock that the killed process left before it asks, and releases it when told -WhatIf:
-        # the dead process's lock files go, everything else stays.
-        @{ Command = 'Resume-LiveUpdate'; Stage = 'Interrupted'; IgnoreLocks = $true; Run = { Get-LiveUpdateOperation -Partition lpar1 | Resume-LiveUpdate -WhatIf } }
+        @{ Command = 'Resume-LiveUpdate'; Stage = 'Interrupted'; IgnoreLocks = $false; Run = { Get-LiveUpdateOperation -Partition lpar1 | Resume-LiveUpdate -WhatIf } }
         @{ Command = 'Remove-LiveUpdateLab'; Stage = 0; IgnoreLocks = $false; Run = { Remove-LiveUpdateLab -Path $lab -WhatIf } }
         @{ Command = 'Remove-LiveUpdateLab (the connected lab)'; Stage = 0; IgnoreLocks = $false; Run = { Remove-LiveUpdateLab -WhatIf } }
     )

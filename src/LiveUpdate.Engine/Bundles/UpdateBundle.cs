@@ -101,8 +101,12 @@ public sealed class UpdateBundle
         if (!(lower.EndsWith(".zip") || lower.EndsWith(".tar") || lower.EndsWith(".tar.gz") || lower.EndsWith(".tgz")))
             throw new LiveUpdateException("BundleFormatUnknown", ErrorKind.InvalidArgument,
                 $"'{archive}' is neither a bundle folder nor a .zip, .tar or .tar.gz archive of one.", archive);
-        var target = Path.Combine(Path.GetTempPath(), "liveupdate-bundle-" + Sha256OfString(archive + File.GetLastWriteTimeUtc(archive).Ticks + new FileInfo(archive).Length).Substring(0, 16));
-        if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+        // One extracted copy per archive content, shared by every process: each extracts into a folder of its own and
+        // renames it into place, so no process ever deletes or half-writes a copy that another one reads. Whatever the
+        // copy holds, OpenFolder verifies it completely again.
+        var final = Path.Combine(Path.GetTempPath(), "liveupdate-bundle-" + Sha256OfFile(archive).Substring(0, 24));
+        if (Directory.Exists(final)) return Unwrap(final, out root);
+        var target = final + ".extract-" + Guid.NewGuid().ToString("N");
         Directory.CreateDirectory(target);
         try
         {
@@ -126,14 +130,27 @@ public sealed class UpdateBundle
             Directory.Delete(target, recursive: true);
             throw new LiveUpdateException("BundleCorrupt", ErrorKind.InvalidData, $"The bundle archive '{archive}' cannot be read: {e.Message}", archive, e);
         }
-        // An archive may wrap the bundle in one top-level folder.
-        root = target;
-        if (!File.Exists(Path.Combine(target, "manifest.json")))
+        try
         {
-            var dirs = Directory.GetDirectories(target);
-            if (dirs.Length == 1 && Directory.GetFiles(target).Length == 0) root = dirs[0];
+            Directory.Move(target, final);
         }
-        return target;
+        catch (IOException) when (Directory.Exists(final))
+        {
+            Directory.Delete(target, recursive: true); // another process put the same content in place first
+        }
+        return Unwrap(final, out root);
+    }
+
+    /// <summary>An archive may wrap the bundle in one top-level folder.</summary>
+    private static string Unwrap(string folder, out string root)
+    {
+        root = folder;
+        if (!File.Exists(Path.Combine(folder, "manifest.json")))
+        {
+            var dirs = Directory.GetDirectories(folder);
+            if (dirs.Length == 1 && Directory.GetFiles(folder).Length == 0) root = dirs[0];
+        }
+        return folder;
     }
 
     private static UpdateBundle OpenFolder(string source, string root)

@@ -38,6 +38,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     public long FrameMemoryMB { get; set; }
 
     [Parameter]
+    [ValidateRange(1024, 16777216)]
     public long[]? DiskSizeMB { get; set; }
 
     /// <summary>How many records each application appends per second of the lab's (virtual) time.</summary>
