@@ -71,11 +71,16 @@ internal sealed class LabStore
             try
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                Recover();
-                fs.SetLength(0);
-                var owner = Encoding.UTF8.GetBytes(Environment.ProcessId.ToString());
-                fs.Write(owner, 0, owner.Length);
-                fs.Flush(true);
+                // The lock is the open file itself; its content never changes, so merely reading a lab changes no file.
+                try
+                {
+                    Recover();
+                }
+                catch
+                {
+                    fs.Dispose();
+                    throw;
+                }
                 return fs;
             }
             catch (DirectoryNotFoundException e)
@@ -121,7 +126,6 @@ internal sealed class LabStore
         {
             if (--_depth == 0)
             {
-                _lock?.SetLength(0);
                 _lock?.Dispose();
                 _lock = null;
             }
