@@ -43,6 +43,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     public long FrameMemoryMB { get; set; }
 
     [Parameter]
+    [ValidateRange(1024, 16777216)]
     public long[]? DiskSizeMB { get; set; }
 
     /// <summary>How many records each application appends per second of the lab's (virtual) time.</summary>
@@ -129,9 +130,13 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
-        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full, verify: false);
+        var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
     });
+
+    private static bool SameFolder(string a, string b) => string.Equals(
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(a)),
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(b)), StringComparison.Ordinal);
 }

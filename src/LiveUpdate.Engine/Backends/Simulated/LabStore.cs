@@ -71,12 +71,21 @@ internal sealed class LabStore
             try
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                Recover();
-                fs.SetLength(0);
-                var owner = Encoding.UTF8.GetBytes(Environment.ProcessId.ToString());
-                fs.Write(owner, 0, owner.Length);
-                fs.Flush(true);
+                // The lock is the open file itself; its content never changes, so merely reading a lab changes no file.
+                try
+                {
+                    Recover();
+                }
+                catch
+                {
+                    fs.Dispose();
+                    throw;
+                }
                 return fs;
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                throw Gone(e);
             }
             catch (IOException) when (clock.Elapsed < wait)
             {
@@ -117,7 +126,6 @@ internal sealed class LabStore
         {
             if (--_depth == 0)
             {
-                _lock?.SetLength(0);
                 _lock?.Dispose();
                 _lock = null;
             }
@@ -178,7 +186,9 @@ internal sealed class LabStore
     private FrameFile ReadFrame()
     {
         if (!File.Exists(StatePath))
-            throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{Root}' is not a LiveUpdate lab: it has no {StateFileName}.", Root);
+            throw Directory.Exists(Root)
+                ? new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{Root}' is not a LiveUpdate lab: it has no {StateFileName}.", Root)
+                : Gone(null);
         var frame = Read<FrameFile>(StatePath);
         if (frame.Version != 2) throw Corrupt(StatePath, $"it has version {frame.Version}, not 2");
         return frame;
@@ -194,6 +204,10 @@ internal sealed class LabStore
         catch (FileNotFoundException)
         {
             throw Corrupt(path, "it is missing");
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            throw Gone(e);
         }
         var newline = text.IndexOf('\n');
         if (newline < 0 || !text.StartsWith(HeaderPrefix, StringComparison.Ordinal))
@@ -211,6 +225,8 @@ internal sealed class LabStore
             throw Corrupt(path, "it is not valid JSON: " + e.Message);
         }
     }
+
+    private LiveUpdateException Gone(Exception? e) => new("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{Root}' does not exist (any more).", Root, e);
 
     private LiveUpdateException Corrupt(string path, string why) => new("LabStateCorrupt", ErrorKind.InvalidData,
         $"The state of the lab '{Root}' cannot be trusted: {Path.GetRelativePath(Root, path)}: {why}. Nothing was changed.", path);

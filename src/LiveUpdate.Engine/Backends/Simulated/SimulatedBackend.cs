@@ -646,14 +646,12 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (m is not null) s.Mirrors.Remove(m);
         var clone = s.CloneOf(original);
         if (clone is not null) s.Clones.Remove(clone);
-        // An old_rootvg kept by an earlier update stays too, under the next free name (old_rootvg1, old_rootvg2, ...).
-        var older = s.Vg(o.Name, "old_rootvg") ?? s.Vg(sur.Name, "old_rootvg");
-        if (older is not null)
-        {
-            var n = 1;
-            while (s.VolumeGroups.Any(v => (v.Partition == o.Name || v.Partition == sur.Name) && v.Name == "old_rootvg" + n)) n++;
-            older.Name = "old_rootvg" + n;
-        }
+        // Rootvgs kept by earlier updates stay too, one generation older each: old_rootvg becomes old_rootvg1,
+        // old_rootvg1 becomes old_rootvg2, and so on.
+        var kept = s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot
+                && (string.Equals(v.Partition, o.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(v.Partition, sur.Name, StringComparison.OrdinalIgnoreCase)))
+            .OrderBy(v => v.Name == "old_rootvg" ? 0 : int.Parse(v.Name.Substring("old_rootvg".Length), CultureInfo.InvariantCulture)).ToList();
+        for (var i = 0; i < kept.Count; i++) kept[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
         origRoot.Name = "old_rootvg";
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
