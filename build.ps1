@@ -96,8 +96,19 @@ function Invoke-PesterTests {
     $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
     if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
     $env:LIVEUPDATE_MODULE = $moduleOut
-    $run = Invoke-Pester -Configuration $config
-    [pscustomobject]@{ Passed = $run.PassedCount; Failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount; Skipped = $run.SkippedCount + $run.NotRunCount }
+    $runs = @(Invoke-Pester -Configuration $config)
+    if (-not $TestPath) {
+        # The reliability matrix again, on the Linux backend (skipped with the reason where it cannot run).
+        $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
+        $config.TestResult.OutputPath = Join-Path $results 'pester-linux-matrix.xml'
+        $env:LIVEUPDATE_MATRIX_BACKEND = 'Linux'
+        try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+    }
+    [pscustomobject]@{
+        Passed  = ($runs | Measure-Object PassedCount -Sum).Sum
+        Failed  = ($runs | ForEach-Object { $_.FailedCount + $_.FailedBlocksCount + $_.FailedContainersCount } | Measure-Object -Sum).Sum
+        Skipped = ($runs | ForEach-Object { $_.SkippedCount + $_.NotRunCount } | Measure-Object -Sum).Sum
+    }
 }
 
 switch ($Task) {

@@ -3,20 +3,8 @@
 # busybox-static, iproute2 and procps; skipped elsewhere with the reason printed.
 
 BeforeDiscovery {
-    $script:linuxSkip = $null
-    if (-not $IsLinux) {
-        $script:linuxSkip = 'they need Linux'
-    }
-    elseif ((& id -u) -ne '0') {
-        $script:linuxSkip = 'they need root'
-    }
-    else {
-        $needed = @{ 'btrfs' = 'btrfs-progs'; 'mkfs.btrfs' = 'btrfs-progs'; 'systemd-nspawn' = 'systemd-container'; 'busybox' = 'busybox-static'
-            'ip' = 'iproute2'; 'nsenter' = 'util-linux'; 'losetup' = 'mount'; 'start-stop-daemon' = 'dpkg'; 'dpkg-deb' = 'dpkg'; 'sysctl' = 'procps'; 'bash' = 'bash'
-        }
-        $missing = @($needed.Keys | Where-Object { -not (Get-Command $_ -CommandType Application -ErrorAction SilentlyContinue) } | Sort-Object)
-        if ($missing) { $script:linuxSkip = "these tools are missing: $($missing -join ', ') (apt-get install $(($missing | ForEach-Object { $needed[$_] } | Sort-Object -Unique) -join ' '))" }
-    }
+    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
+    $script:linuxSkip = Get-LinuxSkipReason
     if ($script:linuxSkip) { Write-Host "Linux backend tests skipped: $script:linuxSkip" -ForegroundColor Yellow }
 }
 

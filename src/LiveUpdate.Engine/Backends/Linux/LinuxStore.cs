@@ -167,12 +167,8 @@ internal sealed class LinuxStore
         {
             try
             {
-                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                fs.SetLength(0);
-                var owner = Encoding.UTF8.GetBytes(Environment.ProcessId.ToString());
-                fs.Write(owner, 0, owner.Length);
-                fs.Flush(true);
-                return fs;
+                // The lock is the open file itself; its content never changes, so merely reading a system changes no file.
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
             catch (IOException) when (clock.Elapsed < wait)
             {
