@@ -8,6 +8,9 @@
     Description          = 'Live update of an operating system while its applications keep running: clone and mirror the root volume group, update the clone, boot a surrogate partition from it and move the applications there with a blackout of milliseconds.'
     PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
+    # The assemblies load before the type data, which names their types.
+    RequiredAssemblies   = @('LiveUpdate.Engine.dll', 'LiveUpdate.dll')
+    TypesToProcess       = @('LiveUpdate.types.ps1xml')
     FormatsToProcess     = @('LiveUpdate.format.ps1xml')
     CmdletsToExport      = @(
         'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Get-LiveUpdateSystem', 'Remove-LiveUpdateLab',
