@@ -253,16 +253,20 @@ public sealed class LiveUpdateEngine
         if (!context.ShouldProcess(p.Name, $"Live update from {p.OsLevel} to {bundle!.TargetLevel} (clone onto {Join(clone)}, mirror onto {Join(mirror)})")) return null;
 
         var operationId = $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
+        using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = operationId });
         var phases = new List<PhaseResult>();
         var moves = new List<ApplicationMigration>();
         var started = inv.System.Clock;
-        var yes = new OperationContext { Logger = context.Logger, Progress = context.Progress, Cancellation = context.Cancellation };
+        var activity = $"Live update of {p.Name}";
+        var yes = new OperationContext { Logger = context.Logger, Progress = context.Progress, Cancellation = context.Cancellation, ProgressActivity = activity };
         var total = preview.EstimatedDuration;
         var done = TimeSpan.Zero;
         T Phase<T>(string name, string detail, Func<T> run)
         {
+            // A stop request is honoured between phases up to the point of no return (the applications stop in Move).
+            context.Cancellation.ThrowIfCancellationRequested();
             var estimate = preview.Plan.First(s => s.Name == name).EstimatedDuration;
-            context.Report($"Live update of {p.Name}", $"{name}: {detail}", (int)(100 * done.Ticks / Math.Max(1, total.Ticks)), total - done);
+            context.Report(activity, $"{name}: {detail}", (int)(100 * done.Ticks / Math.Max(1, total.Ticks)), total - done);
             context.Logger.LogInformation("[{OperationId}] {Phase}: {Detail}", operationId, name, detail);
             var before = Inventory().System.Clock;
             var value = run();
@@ -284,7 +288,7 @@ public sealed class LiveUpdateEngine
             foreach (var app in apps) moves.Add(MoveApplication(app.Name, surrogate.Name, yes)!);
             return moves;
         });
-        context.Report($"Live update of {p.Name}", "Done", 100, TimeSpan.Zero, completed: true);
+        context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
         var after = Inventory();
         var final = Checks.FindPartition(after, p.Name)!;
         var old = after.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot);

@@ -1,0 +1,119 @@
+using System;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using LiveUpdate.Engine.Flow;
+using LiveUpdate.PowerShell.Logging;
+
+namespace LiveUpdate.PowerShell;
+
+/// <summary>
+/// Invoke-LiveUpdate -AsJob: the live update runs on a thread of its own, over its own connection to the same
+/// system, and writes its result, errors, log and progress into the job's streams (Receive-Job reads them).
+/// Stop-Job cancels it exactly as Ctrl+C does: before the point of no return the update stops and rolls back,
+/// after it the move finishes first. The confirmation was asked in the foreground before the job started.
+/// </summary>
+public sealed class LiveUpdateJob : Job, IStreamTarget
+{
+    public const string JobTypeName = "LiveUpdateJob";
+
+    private readonly LiveUpdateEngine _engine;
+    private readonly LiveUpdateRequest _request;
+    private readonly RecordWriter _writer;
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly object _gate = new();
+    private Task? _task;
+    private string _status = "NotStarted";
+
+    internal LiveUpdateJob(string command, string? name, LiveUpdateEngine engine, LiveUpdateRequest request, string? logPath)
+        : base(command, name)
+    {
+        PSJobTypeName = JobTypeName;
+        _engine = engine;
+        _request = request;
+        _writer = new RecordWriter("Invoke-LiveUpdate", logPath);
+    }
+
+    /// <summary>The partition being updated.</summary>
+    public string Partition => _request.Partition;
+
+    public override string StatusMessage => _status;
+
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Progress.Count > 0 || Verbose.Count > 0
+        || Debug.Count > 0 || Warning.Count > 0 || Information.Count > 0;
+
+    /// <summary>The lab (or host) the job works on.</summary>
+    public override string Location => _engine.Backend.Location;
+
+    internal void Start()
+    {
+        SetJobState(JobState.Running);
+        _status = "Running";
+        _task = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void Work()
+    {
+        var context = new OperationContext
+        {
+            Logger = new CmdletLogger(entry => { lock (_gate) _writer.Write(entry, this); }, "LiveUpdate.Invoke-LiveUpdate"),
+            ShouldProcess = static (_, _) => true,
+            Progress = info => { lock (_gate) _writer.Write(info, this); },
+            Cancellation = _cancel.Token,
+        };
+        try
+        {
+            var result = _engine.Invoke(_request, context);
+            if (result is not null) Output.Add(PSObject.AsPSObject(result));
+            Finish(JobState.Completed, result is null ? "Declined" : result.Status.ToString());
+        }
+        catch (OperationCanceledException)
+        {
+            Finish(JobState.Stopped, "Stopped before the point of no return");
+        }
+        catch (LiveUpdateException e)
+        {
+            var record = LiveUpdateCmdlet.ToErrorRecord(e);
+            Error.Add(record);
+            Finish(JobState.Failed, e.ErrorId);
+        }
+        catch (Exception e)
+        {
+            Error.Add(new ErrorRecord(e, "LiveUpdateJobFailed", ErrorCategory.NotSpecified, _request.Partition));
+            Finish(JobState.Failed, e.GetType().Name);
+        }
+    }
+
+    private void Finish(JobState state, string status)
+    {
+        _status = status;
+        if (_writer.LogPath is { } path)
+            JsonLinesLog.Event(path, state == JobState.Completed ? "Information" : "Warning", "Invoke-LiveUpdate", _writer.OperationId,
+                $"Job {Name} ({Id}) ended {state}: {status}");
+        SetJobState(state);
+    }
+
+    /// <summary>Asks the update to stop and waits until it has reached a safe end.</summary>
+    public override void StopJob()
+    {
+        _cancel.Cancel();
+        _task?.Wait();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _cancel.Cancel();
+            _task?.Wait();
+            _cancel.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    void IStreamTarget.Verbose(string message) => Verbose.Add(new VerboseRecord(message));
+    void IStreamTarget.Debug(string message) => Debug.Add(new DebugRecord(message));
+    void IStreamTarget.Warning(string message) => Warning.Add(new WarningRecord(message));
+    void IStreamTarget.Information(InformationRecord record) => Information.Add(record);
+    void IStreamTarget.Progress(ProgressRecord record) => Progress.Add(record);
+}
