@@ -294,6 +294,23 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
         }
     }
 
+    /// <summary>
+    /// A live update that did not succeed still returns its result (which says where the applications run and why);
+    /// it also writes an error, so that $? and -ErrorAction work in runbooks. The error's target is the result.
+    /// </summary>
+    protected void WriteOutcomeError(LiveUpdateResult result)
+    {
+        if (OutcomeError(result) is { } error) WriteError(error);
+    }
+
+    internal static ErrorRecord? OutcomeError(LiveUpdateResult result)
+    {
+        if (result.Status == LiveUpdateStatus.Succeeded) return null;
+        var id = result.Status == LiveUpdateStatus.RolledBack ? "LiveUpdateRolledBack" : "LiveUpdateInterrupted";
+        var message = $"Operation {result.OperationId} on {result.Partition}: {result.Status}. {result.Reason}";
+        return new ErrorRecord(new LiveUpdateException(id, ErrorKind.OperationStopped, message, result), id, ErrorCategory.OperationStopped, result);
+    }
+
     protected static bool Matches(string value, string[]? patterns)
     {
         if (patterns is null || patterns.Length == 0) return true;

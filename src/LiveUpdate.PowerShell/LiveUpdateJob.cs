@@ -3,6 +3,7 @@ using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
 using LiveUpdate.Engine.Flow;
+using LiveUpdate.Engine.Model;
 using LiveUpdate.PowerShell.Logging;
 
 namespace LiveUpdate.PowerShell;
@@ -64,8 +65,17 @@ public sealed class LiveUpdateJob : Job, IStreamTarget
         try
         {
             var result = _engine.Invoke(_request, context);
-            if (result is not null) Output.Add(PSObject.AsPSObject(result));
-            Finish(JobState.Completed, result is null ? "Declined" : result.Status.ToString());
+            if (result is null)
+            {
+                Finish(JobState.Completed, "Declined");
+                return;
+            }
+            Output.Add(PSObject.AsPSObject(result));
+            if (LiveUpdateCmdlet.OutcomeError(result) is { } outcome) Error.Add(outcome);
+            // Stopped when Stop-Job rolled it back; Failed when a fault did; Completed when it succeeded.
+            var state = result.Status == LiveUpdateStatus.Succeeded ? JobState.Completed
+                : _cancel.IsCancellationRequested ? JobState.Stopped : JobState.Failed;
+            Finish(state, result.Status.ToString());
         }
         catch (OperationCanceledException)
         {

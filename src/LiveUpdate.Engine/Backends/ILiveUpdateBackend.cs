@@ -46,6 +46,8 @@ public interface ILiveUpdateBackend : IDisposable
     RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context);
     /// <summary>Turns the old_rootvg kept by a finished live update into the partition's clone again (the way back).</summary>
     RootVgClone AdoptOldRootVg(string partition, OperationContext context);
+    /// <summary>Undoes <see cref="AdoptOldRootVg"/>: the partition's clone becomes its old_rootvg again, untouched. Idempotent.</summary>
+    void RestoreOldRootVg(string partition, OperationContext context);
 
     // Partitions
     LogicalPartition StartSurrogate(string partition, OperationContext context);
@@ -55,11 +57,15 @@ public interface ILiveUpdateBackend : IDisposable
     // Applications
     /// <summary>
     /// Stops the application where it runs and restarts it on <paramref name="destination"/> on that partition's copy
-    /// of its data (either direction between a partition and its surrogate, while the mirror is imported).
+    /// of its data (either direction between a partition and its surrogate, while the mirror is imported). When the
+    /// application does not pass its health check there within its timeout, the migration's Status is
+    /// "HealthCheckFailed" (the application stays on the destination; the flow moves it back).
     /// </summary>
     ApplicationMigration MoveApplication(string application, string destination, OperationContext context);
     /// <summary>Makes sure the application runs on the partition that holds it, starting it if a failure left it stopped.</summary>
     ApplicationInstance RecoverApplication(string application, OperationContext context);
+    /// <summary>The sequence numbers of the records in the application's data where it runs now, in file order.</summary>
+    IReadOnlyList<long> ReadApplicationRecords(string application);
 
     // The lab itself
     /// <summary>Removes everything the lab made (for a real host: nothing but what the lab created) and its folder.</summary>

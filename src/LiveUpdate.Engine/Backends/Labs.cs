@@ -7,12 +7,13 @@ namespace LiveUpdate.Engine.Backends;
 /// <summary>Opens a lab of whichever backend made it.</summary>
 public static class Labs
 {
-    public static ILiveUpdateBackend Open(string path)
+    /// <summary>Opens a lab; <paramref name="verify"/> false opens one whose state may be damaged (to remove it).</summary>
+    public static ILiveUpdateBackend Open(string path, bool verify = true)
     {
         var full = Path.GetFullPath(path);
         if (!Directory.Exists(full))
             throw new LiveUpdateException("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{path}' does not exist.", path);
-        if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full);
+        if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full, verify);
         throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it holds no lab state.", path);
     }
 }

@@ -17,7 +17,7 @@ public sealed record LiveUpdateRequest(string Partition, string BundlePath, IRea
 /// declined confirmation returns null. <see cref="Invoke"/> runs the same steps, so the composed run and the
 /// hand-piped run cannot drift apart.
 /// </summary>
-public sealed class LiveUpdateEngine
+public sealed partial class LiveUpdateEngine
 {
     private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(30);
 
@@ -26,6 +26,17 @@ public sealed class LiveUpdateEngine
     public ILiveUpdateBackend Backend { get; }
 
     public SystemInventory Inventory() => Backend.Inventory();
+
+    private static readonly IDisposable NoLock = new NoLockHandle();
+    private sealed class NoLockHandle : IDisposable { public void Dispose() { } }
+
+    /// <summary>Takes the partition's lock (UpdateInProgress while another live update of it is in flight).</summary>
+    private IDisposable Hold(string partition, string operation = "step")
+    {
+        var p = Checks.FindPartition(Inventory(), partition);
+        if (p is null) return NoLock; // the step's own check reports the unknown partition
+        return PartitionLock.Acquire(Backend.Location, p.SurrogateOf ?? p.Name, operation, () => Backend.Lock(LockWait));
+    }
 
     private static void Throw(LiveUpdateException? error)
     {
@@ -57,6 +68,7 @@ public sealed class LiveUpdateEngine
     /// <summary>Step 2: clone the rootvg of a running partition onto free disks (altinst_rootvg).</summary>
     public RootVgClone? NewRootVgClone(string partition, IReadOnlyList<string> disks, OperationContext context)
     {
+        using var held = Hold(partition);
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
@@ -70,6 +82,7 @@ public sealed class LiveUpdateEngine
     /// <summary>Step 3: mirror the rootvg of a running partition onto free disks; every later write reaches them.</summary>
     public RootVgMirror? StartRootVgMirror(string partition, IReadOnlyList<string> disks, OperationContext context)
     {
+        using var held = Hold(partition);
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
@@ -83,6 +96,7 @@ public sealed class LiveUpdateEngine
     /// <summary>Step 1 and 4: verify a bundle completely, then apply it to the clone, never to the running system.</summary>
     public RootVgClone? InstallCloneUpdate(string partition, string bundlePath, OperationContext context)
     {
+        using var held = Hold(partition);
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p, mustRun: false));
@@ -99,6 +113,7 @@ public sealed class LiveUpdateEngine
     /// <summary>Step 5: create a second partition and boot it from the updated clone, without restarting the machine.</summary>
     public LogicalPartition? StartUpdatedPartition(string partition, OperationContext context)
     {
+        using var held = Hold(partition);
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
@@ -117,6 +132,7 @@ public sealed class LiveUpdateEngine
     /// <summary>Step 6: split the rootvg mirror off and import it into the surrogate (kept current until the blackout).</summary>
     public VolumeGroup? ImportMirrorVg(string partition, string surrogate, OperationContext context)
     {
+        using var held = Hold(partition);
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
@@ -136,6 +152,7 @@ public sealed class LiveUpdateEngine
     /// </summary>
     public ApplicationMigration? MoveApplication(string application, string destination, OperationContext context)
     {
+        using var held = Hold(Inventory().Applications.FirstOrDefault(a => Same(a.Name, application))?.Partition ?? "");
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         var app = inv.Applications.FirstOrDefault(a => Same(a.Name, application))
@@ -239,62 +256,4 @@ public sealed class LiveUpdateEngine
     }
 
     private static string Join(IReadOnlyList<string>? disks) => disks is null ? "(none)" : string.Join(", ", disks);
-
-    /// <summary>The whole live update: every check, then the seven steps; a failure before the blackout rolls back.</summary>
-    public LiveUpdateResult? Invoke(LiveUpdateRequest request, OperationContext context)
-    {
-        using var _ = Backend.Lock(LockWait);
-        var inv = Inventory();
-        var preview = Plan(inv, request, out var bundle, out var partition, out var error);
-        Throw(error);
-        var p = partition!;
-        var clone = preview.CloneDisks;
-        var mirror = preview.MirrorDisks;
-        if (!context.ShouldProcess(p.Name, $"Live update from {p.OsLevel} to {bundle!.TargetLevel} (clone onto {Join(clone)}, mirror onto {Join(mirror)})")) return null;
-
-        var operationId = $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
-        using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = operationId });
-        var phases = new List<PhaseResult>();
-        var moves = new List<ApplicationMigration>();
-        var started = inv.System.Clock;
-        var activity = $"Live update of {p.Name}";
-        var yes = new OperationContext { Logger = context.Logger, Progress = context.Progress, Cancellation = context.Cancellation, ProgressActivity = activity };
-        var total = preview.EstimatedDuration;
-        var done = TimeSpan.Zero;
-        T Phase<T>(string name, string detail, Func<T> run)
-        {
-            // A stop request is honoured between phases up to the point of no return (the applications stop in Move).
-            context.Cancellation.ThrowIfCancellationRequested();
-            var estimate = preview.Plan.First(s => s.Name == name).EstimatedDuration;
-            context.Report(activity, $"{name}: {detail}", (int)(100 * done.Ticks / Math.Max(1, total.Ticks)), total - done);
-            context.Logger.LogInformation("[{OperationId}] {Phase}: {Detail}", operationId, name, detail);
-            var before = Inventory().System.Clock;
-            var value = run();
-            var took = Inventory().System.Clock - before;
-            done += estimate;
-            phases.Add(new PhaseResult(name, "Succeeded", took, detail));
-            return value;
-        }
-
-        Phase(Steps.Verify, $"{bundle.Name} verified", () => bundle);
-        Phase(Steps.Clone, $"rootvg -> {Join(clone)}", () => NewRootVgClone(p.Name, clone, yes));
-        Phase(Steps.Mirror, $"rootvg mirrored onto {Join(mirror)}", () => StartRootVgMirror(p.Name, mirror, yes));
-        Phase(Steps.Install, $"{bundle.Name} into altinst_rootvg", () => InstallCloneUpdate(p.Name, bundle.Root, yes));
-        var surrogate = Phase(Steps.Boot, $"surrogate booted at {bundle.TargetLevel}", () => StartUpdatedPartition(p.Name, yes))!;
-        Phase(Steps.Import, $"mirror imported into {surrogate.Name}", () => ImportMirrorVg(p.Name, surrogate.Name, yes));
-        var apps = Inventory().Applications.Where(a => Same(a.Partition, p.Name)).ToList();
-        Phase(Steps.Move, $"{apps.Count} applications to {surrogate.Name}", () =>
-        {
-            foreach (var app in apps) moves.Add(MoveApplication(app.Name, surrogate.Name, yes)!);
-            return moves;
-        });
-        context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
-        var after = Inventory();
-        var final = Checks.FindPartition(after, p.Name)!;
-        var old = after.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot);
-        var blackout = moves.Count == 0 ? TimeSpan.Zero : moves.Max(m => m.Blackout);
-        return new LiveUpdateResult(operationId, p.Name, p.OsLevel, bundle.TargetLevel, final.OsLevel, LiveUpdateStatus.Succeeded,
-            "The partition runs the new level; every application moved with its data verified.", after.System.Clock - started, blackout,
-            phases, moves, clone, mirror, old?.Disks ?? Array.Empty<string>(), bundle.Name, started, after.System.Clock);
-    }
 }

@@ -41,7 +41,19 @@ public sealed class OperationContext
     internal void BlackoutStarted(string application, string source, string destination)
         => Report(BlackoutActivity, $"{application} stopped on {source}: not answering until it runs on {destination}", 0);
 
-    /// <summary>Reports that an application answers again, ending its blackout.</summary>
-    internal void BlackoutEnded(string application, string destination, TimeSpan blackout)
-        => Report(BlackoutActivity, $"{application} answers on {destination} after {blackout.TotalMilliseconds:0} ms", 100, TimeSpan.Zero, completed: true);
+    /// <summary>Reports the end of an application's blackout: it answers again, or its health check gave up.</summary>
+    internal void BlackoutEnded(string application, string destination, TimeSpan blackout, bool answered = true)
+        => Report(BlackoutActivity, answered
+            ? $"{application} answers on {destination} after {blackout.TotalMilliseconds:0} ms"
+            : $"{application} did not answer on {destination} within {blackout.TotalSeconds:0} s", 100, TimeSpan.Zero, completed: true);
+
+    /// <summary>The same context, for work that is part of <paramref name="activity"/> (its progress nests there).</summary>
+    public OperationContext Within(string activity) => new()
+    {
+        Logger = Logger,
+        ShouldProcess = ShouldProcess,
+        Progress = Progress,
+        Cancellation = Cancellation,
+        ProgressActivity = activity,
+    };
 }

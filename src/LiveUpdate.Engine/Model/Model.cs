@@ -153,7 +153,45 @@ public sealed record LiveUpdateResult(
     IReadOnlyList<string> OldRootVgDisks,
     string Bundle,
     DateTimeOffset Started,
-    DateTimeOffset Finished);
+    DateTimeOffset Finished,
+    bool PointOfNoReturnPassed = false,
+    string? FailedStep = null,
+    string? ErrorId = null);
+
+public enum OperationState { Running, Interrupted, Succeeded, RolledBack, Failed }
+
+/// <summary>One step of a journalled operation, as the journal last saw it.</summary>
+public sealed record OperationStep(string Name, string State, TimeSpan Duration, string Detail);
+
+/// <summary>A live update (or undo) as its journal tells it: each step's state and timing, and how it ended.</summary>
+public sealed record LiveUpdateOperation(
+    string Id,
+    string Kind,
+    string Partition,
+    OsLevel FromLevel,
+    OsLevel ToLevel,
+    OperationState State,
+    bool PointOfNoReturnPassed,
+    IReadOnlyList<OperationStep> Steps,
+    IReadOnlyList<string> Applications,
+    IReadOnlyList<string> CloneDisks,
+    IReadOnlyList<string> MirrorDisks,
+    string Bundle,
+    int ProcessId,
+    DateTimeOffset Started,
+    DateTimeOffset? Finished,
+    string Reason);
+
+/// <summary>What the data of an application holds: every acknowledged record, in order, without a gap?</summary>
+public sealed record ApplicationDataCheck(
+    string Application,
+    string Partition,
+    string DataVolumeGroup,
+    long Acknowledged,
+    long Found,
+    long FirstGap,
+    bool InOrder,
+    bool Verified);
 
 /// <summary>One check that a live update would make, and its outcome.</summary>
 public sealed record PreviewCheck(string Name, bool Passed, string Message, string? ErrorId);

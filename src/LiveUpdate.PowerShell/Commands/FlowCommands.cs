@@ -64,11 +64,10 @@ public sealed class InvokeLiveUpdateCommand : LiveUpdateRequestCmdlet
         {
             var request = Request();
             var result = Execute((engine, context) => engine.Invoke(request, context));
-            if (result is not null)
-            {
-                OperationId = result.OperationId;
-                WriteObject(result);
-            }
+            if (result is null) return;
+            OperationId = result.OperationId;
+            WriteObject(result);
+            WriteOutcomeError(result);
         });
     }
 

@@ -99,7 +99,7 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
-        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full);
+        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;

@@ -59,6 +59,8 @@ internal sealed class LabStore
             try
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                // Holding the lock, no one else writes: a temporary state file here was left by a process that died.
+                foreach (var stale in Directory.EnumerateFiles(Root, StateFileName + ".tmp-*")) File.Delete(stale);
                 fs.SetLength(0);
                 var owner = Encoding.UTF8.GetBytes(Environment.ProcessId.ToString());
                 fs.Write(owner, 0, owner.Length);
@@ -83,6 +85,7 @@ internal sealed class LabStore
         {
             if (--_depth == 0)
             {
+                _lock?.SetLength(0);
                 _lock?.Dispose();
                 _lock = null;
             }

@@ -32,7 +32,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     }
 
     /// <summary>Opens an existing lab; refuses a folder that is not one or whose state cannot be trusted.</summary>
-    public static SimulatedBackend Open(string path)
+    public static SimulatedBackend Open(string path, bool verify = true)
     {
         var root = Path.GetFullPath(path);
         if (!Directory.Exists(root))
@@ -40,7 +40,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (!LabStore.IsLab(root))
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it has no {LabStore.StateFileName}.", path);
         var backend = new SimulatedBackend(root);
-        backend._store.Load(); // verify now, so a bad lab is refused at connect time
+        if (verify) backend._store.Load(); // verify now, so a bad lab is refused at connect time
         return backend;
     }
 
@@ -51,7 +51,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
-            _store.Load();
+            // Everything of a simulated lab lives in its folder, so even a lab whose state cannot be trusted can go.
             context.Logger.LogInformation("Removing lab {Path}", _store.Root);
             Directory.Delete(_store.Root, recursive: true);
         }
@@ -77,15 +77,53 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         using (_store.Lock(TimeSpan.FromSeconds(30))) _store.Save(state);
     }
 
+    /// <summary>
+    /// One change of the lab, all or nothing. Saving the state is the commit point: an application's record counts as
+    /// acknowledged once the state that counts it is saved. Records that a change appended before it failed (or before
+    /// its process died, which <c>.uncommitted</c> tells the next change) were never acknowledged and are cut from the
+    /// data files again, so the files always hold exactly the acknowledged records.
+    /// </summary>
     private T Change<T>(Func<LabState, T> change)
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
+            var marker = Path.Combine(_store.Root, UncommittedMarker);
+            if (File.Exists(marker)) Reconcile(_store.Load(), marker);
             var state = _store.Load();
-            var result = change(state);
-            _store.Save(state);
+            File.WriteAllText(marker, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            T result;
+            try
+            {
+                result = change(state);
+                _store.Save(state);
+            }
+            catch
+            {
+                Reconcile(_store.Load(), marker);
+                throw;
+            }
+            File.Delete(marker);
             return result;
         }
+    }
+
+    internal const string UncommittedMarker = ".uncommitted";
+
+    private void Reconcile(LabState committed, string marker)
+    {
+        foreach (var app in committed.Applications)
+        {
+            var acknowledged = app.NextSequence - 1;
+            foreach (var folder in CopiesOf(committed, app.DataVg))
+            {
+                var file = Under(folder, app.DataPath);
+                if (!File.Exists(file)) continue;
+                var lines = File.ReadAllLines(file);
+                var keep = lines.TakeWhile(l => l.Length >= 8 && long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture) <= acknowledged).ToList();
+                if (keep.Count != lines.Length) LabStore.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
+            }
+        }
+        File.Delete(marker);
     }
 
     private void Change(Action<LabState> change) => Change<object?>(s => { change(s); return null; });
@@ -412,6 +450,19 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     });
 
+    public void RestoreOldRootVg(string partition, OperationContext context) => Change(s =>
+    {
+        var c = s.CloneOf(partition);
+        if (c is null) return;
+        var vg = s.Vg(c.Vg)!;
+        context.Logger.LogInformation("Returning altinst_rootvg of {Partition} on {Disks} to old_rootvg", partition, string.Join(",", vg.Disks));
+        vg.Name = "old_rootvg";
+        vg.Role = nameof(VolumeGroupRole.OldRoot);
+        vg.Active = false;
+        vg.Partition = partition;
+        s.Clones.Remove(c);
+    });
+
     internal static void WriteOsFiles(string content, VgRecord vg)
     {
         var inventory = Under(content, InventoryFile);
@@ -527,6 +578,14 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (m is not null) s.Mirrors.Remove(m);
         var clone = s.CloneOf(original);
         if (clone is not null) s.Clones.Remove(clone);
+        // An old_rootvg kept by an earlier update stays too, under the next free name (old_rootvg1, old_rootvg2, ...).
+        var older = s.Vg(o.Name, "old_rootvg") ?? s.Vg(sur.Name, "old_rootvg");
+        if (older is not null)
+        {
+            var n = 1;
+            while (s.VolumeGroups.Any(v => (v.Partition == o.Name || v.Partition == sur.Name) && v.Name == "old_rootvg" + n)) n++;
+            older.Name = "old_rootvg" + n;
+        }
         origRoot.Name = "old_rootvg";
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
@@ -581,6 +640,17 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         a.Partition = dst.Name;
         a.DataVg = to.Id;
         context.Logger.LogInformation("Starting {Application} on {Destination} with {Records} records and waiting for {Check}", a.Name, dst.Name, records.Count, a.HealthCheck);
+        if (Faults?.Fire(Steps.Health, FaultTiming.During) == true)
+        {
+            // The application does not answer within its timeout: the blackout lasts as long as the wait.
+            var waited = TimeSpan.FromSeconds(a.HealthTimeoutSeconds);
+            Advance(s, start + waited);
+            a.Running = true;
+            context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} within {Timeout}s", a.Name, a.HealthCheck, dst.Name, a.HealthTimeoutSeconds);
+            context.BlackoutEnded(a.Name, dst.Name, stop + sync + start + waited, answered: false);
+            return new ApplicationMigration(a.Name, source, dst.Name, "HealthCheckFailed", stop + sync + start + waited, stop, sync, start + waited,
+                acknowledged, records.Count, verified, false);
+        }
         Advance(s, start);
         a.Running = true;
         context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends", a.Name, dst.Name);
@@ -588,6 +658,18 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return new ApplicationMigration(a.Name, source, dst.Name, verified ? "Moved" : "DataMismatch", stop + sync + start, stop, sync, start,
             acknowledged, records.Count, verified, false);
     }).Also(_ => Fault(Steps.Move, FaultTiming.After));
+
+    public IReadOnlyList<long> ReadApplicationRecords(string application)
+    {
+        using (_store.Lock(TimeSpan.FromSeconds(30)))
+        {
+            var s = _store.Load();
+            var marker = Path.Combine(_store.Root, UncommittedMarker);
+            if (File.Exists(marker)) Reconcile(s, marker);
+            var a = s.App(application)!;
+            return ReadRecords(s.Vg(a.DataVg)!, a.DataPath);
+        }
+    }
 
     public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s =>
     {

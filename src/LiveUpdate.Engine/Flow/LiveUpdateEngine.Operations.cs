@@ -1,0 +1,402 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using LiveUpdate.Engine.Bundles;
+using LiveUpdate.Engine.Model;
+using Microsoft.Extensions.Logging;
+
+namespace LiveUpdate.Engine.Flow;
+
+// The journalled operations: Invoke (a live update), Undo (back to the kept old_rootvg), Resume (finish or roll back an
+// interrupted one). Each runs the same idempotent steps, announces each in the journal before it starts and records it
+// when it ends, and treats the first application stop as the point of no return: before it any failure rolls back;
+// after it the flow moves the applications back to the original partition (or, for the last step, forward) so that
+// they run with their data, and the result says which and why.
+public sealed partial class LiveUpdateEngine
+{
+    private static string NewOperationId() => $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
+
+    private DateTimeOffset Now => Inventory().System.Clock;
+
+    /// <summary>The whole live update: every check, then the steps through the journal.</summary>
+    public LiveUpdateResult? Invoke(LiveUpdateRequest request, OperationContext context)
+    {
+        var id = NewOperationId();
+        using var held = Hold(request.Partition, id);
+        var inv = Inventory();
+        if (held != NoLock) RefuseIfInterrupted(Checks.FindPartition(inv, request.Partition)!.Name);
+        var preview = Plan(inv, request, out var bundle, out var partition, out var error);
+        Throw(error);
+        var p = partition!;
+        if (!context.ShouldProcess(p.Name, $"Live update from {p.OsLevel} to {bundle!.TargetLevel} (clone onto {Join(preview.CloneDisks)}, mirror onto {Join(preview.MirrorDisks)})")) return null;
+        TakeOverNotice(held, p.Name, context);
+        var journal = OperationJournal.Create(Backend.Location, p.Name, id);
+        journal.Append("Begin", inv.System.Clock,
+            ("kind", "Update"), ("partition", p.Name), ("bundle", bundle.Root), ("bundleName", bundle.Name),
+            ("from", p.OsLevel.ToString()), ("to", bundle.TargetLevel.ToString()),
+            ("cloneDisks", preview.CloneDisks), ("mirrorDisks", preview.MirrorDisks),
+            ("applications", inv.Applications.Where(a => Same(a.Partition, p.Name)).Select(a => a.Name).ToArray()),
+            ("pid", Environment.ProcessId));
+        context.Logger.LogInformation("[{Operation}] Live update of {Partition} from {From} to {To} begins", id, p.Name, p.OsLevel, bundle.TargetLevel);
+        return Run(journal, context);
+    }
+
+    /// <summary>Goes back to the level before the last finished update, booting the kept old_rootvg as the surrogate.</summary>
+    public LiveUpdateResult? Undo(string partition, IReadOnlyList<string>? mirrorDisks, OperationContext context)
+    {
+        var id = NewOperationId();
+        using var held = Hold(partition, id);
+        var inv = Inventory();
+        Throw(Checks.Partition(inv, partition, out var found));
+        var p = found!;
+        Throw(Checks.Original(p));
+        RefuseIfInterrupted(p.Name);
+        Throw(Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p));
+        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"))
+            ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound,
+                $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to.", p.Name);
+        var used = Checks.RootVgUsedMB(inv, p);
+        var mirror = mirrorDisks ?? Checks.ChooseDisk(inv, used, Array.Empty<string>()) ?? throw Checks.NoDisk("mirror", used, p.Name);
+        Throw(Checks.Disks(inv, mirror, used, "mirror of rootvg"));
+        Throw(Checks.Frame(inv, p));
+        if (!context.ShouldProcess(p.Name, $"Undo the live update: go back from {p.OsLevel} to {old.OsLevel} on {Join(old.Disks)} (mirror onto {Join(mirror)})")) return null;
+        TakeOverNotice(held, p.Name, context);
+        var journal = OperationJournal.Create(Backend.Location, p.Name, id);
+        journal.Append("Begin", inv.System.Clock,
+            ("kind", "Undo"), ("partition", p.Name), ("bundle", ""), ("bundleName", "old_rootvg at " + old.OsLevel),
+            ("from", p.OsLevel.ToString()), ("to", old.OsLevel!.ToString()),
+            ("cloneDisks", old.Disks), ("mirrorDisks", mirror),
+            ("applications", inv.Applications.Where(a => Same(a.Partition, p.Name)).Select(a => a.Name).ToArray()),
+            ("pid", Environment.ProcessId));
+        return Run(journal, context);
+    }
+
+    /// <summary>Finishes (or, with <paramref name="rollBack"/>, rolls back) an operation that a dead process left unfinished.</summary>
+    public LiveUpdateResult? Resume(string operationId, bool rollBack, OperationContext context)
+    {
+        var journal = OperationJournal.Open(Backend.Location, operationId);
+        if (journal.Ended)
+            throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation,
+                $"Operation {operationId} already ended ({(string?)journal.End!["status"]}); there is nothing to resume.", operationId);
+        using var held = Hold(journal.Partition, operationId);
+        if (held == NoLock)
+            throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"Partition {journal.Partition} of operation {operationId} no longer exists.", operationId);
+        journal = OperationJournal.Open(Backend.Location, operationId); // another process may have finished it meanwhile
+        if (journal.Ended)
+            throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation, $"Operation {operationId} was finished by another process.", operationId);
+        if (!context.ShouldProcess(journal.Partition, rollBack ? $"Roll back interrupted operation {operationId}" : $"Finish interrupted operation {operationId}")) return null;
+        TakeOverNotice(held, journal.Partition, context);
+        journal.Append("Resumed", Now, ("pid", Environment.ProcessId), ("rollBack", rollBack));
+        context.Logger.LogInformation("[{Operation}] Resuming the {Kind} of {Partition} ({Mode})", operationId, journal.Kind, journal.Partition, rollBack ? "roll back" : "finish");
+        if (rollBack || journal.RollingBack)
+        {
+            var reason = rollBack ? "Rolled back on request after the operation was interrupted." : "The interrupted roll-back was finished.";
+            return RollBack(journal, reason, null, null, context);
+        }
+        return Run(journal, context);
+    }
+
+    private void TakeOverNotice(IDisposable held, string partition, OperationContext context)
+    {
+        var previous = PartitionLock.Of(held)?.PreviousOwner;
+        if (previous is not null)
+            context.Logger.LogWarning("The lock of {Partition} was left by a process that is gone ({Owner}); it is taken over", partition, previous);
+    }
+
+    /// <summary>Called holding the partition's lock: an unfinished operation of the partition is then not running anywhere.</summary>
+    private void RefuseIfInterrupted(string partition)
+    {
+        foreach (var op in OperationJournal.Ids(Backend.Location, partition).Select(id => OperationJournal.Open(Backend.Location, id)).Where(j => !j.Ended).Select(ToOperation))
+                throw new LiveUpdateException("OperationInterrupted", ErrorKind.InvalidOperation,
+                    $"Operation {op.Id} on {partition} was interrupted at step {op.Steps.LastOrDefault(s => s.State != "Pending")?.Name}; finish it with Resume-LiveUpdate -Id {op.Id} (or -RollBack) first.", op.Id);
+    }
+
+    // ------------------------------------------------------------------ history
+
+    public IReadOnlyList<LiveUpdateOperation> Operations(string? partition = null) =>
+        OperationJournal.Ids(Backend.Location, partition).Select(GetOperation).ToList();
+
+    public LiveUpdateOperation GetOperation(string id) => ToOperation(OperationJournal.Open(Backend.Location, id));
+
+    private LiveUpdateOperation ToOperation(OperationJournal j)
+    {
+        var end = j.End;
+        OperationState state;
+        if (end is not null) state = Enum.Parse<OperationState>((string)end["status"]!);
+        else state = PartitionLock.IsHeld(Backend.Location, j.Partition) ? OperationState.Running : OperationState.Interrupted;
+        var resumed = j.Events("Resumed").LastOrDefault();
+        return new LiveUpdateOperation(j.Id, j.Kind, j.Partition, j.FromLevel, j.ToLevel, state, j.PointOfNoReturnPassed, j.Steps(),
+            j.Applications, j.CloneDisks, j.MirrorDisks, j.BundleName, (int?)resumed?["pid"] ?? j.ProcessId, j.StartedClock,
+            end is null ? null : OperationJournal.Clock(end), (string?)end?["reason"] ?? "");
+    }
+
+    /// <summary>Every acknowledged record of an application, in order, with no gap, where it runs now?</summary>
+    public ApplicationDataCheck CheckApplicationData(string application)
+    {
+        var app = GetApplication(application);
+        var records = Backend.ReadApplicationRecords(app.Name);
+        long gap = 0;
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (records[i] != i + 1)
+            {
+                gap = i + 1;
+                break;
+            }
+        }
+        var inOrder = gap == 0;
+        return new ApplicationDataCheck(app.Name, app.Partition, app.DataVolumeGroup, app.Records, records.Count, gap, inOrder,
+            inOrder && records.Count == app.Records);
+    }
+
+    // ------------------------------------------------------------------ running the steps
+
+    private static string Activity(OperationJournal j) => $"{(j.Kind == "Undo" ? "Undo" : "Live update")} of {j.Partition}";
+
+    /// <summary>How long each step should take on the backend's timing model, for the progress bar's estimate.</summary>
+    private TimeSpan Estimate(OperationJournal j, string step, UpdateBundle? bundle)
+    {
+        var t = Backend.Timing;
+        var inv = Inventory();
+        var p = Checks.FindPartition(inv, j.Partition);
+        var used = p is null ? 0 : Checks.RootVgUsedMB(inv, p);
+        return step switch
+        {
+            Steps.Clone when j.Kind == "Undo" => TimeSpan.Zero,
+            Steps.Clone => t.Copy(used),
+            Steps.Mirror => t.MirrorSync(used),
+            Steps.Install => bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes),
+            Steps.Boot => t.Boot,
+            Steps.Import => t.Import,
+            Steps.Move => TimeSpan.FromTicks(t.Blackout.Ticks * j.Applications.Count),
+            Steps.TakeOver => t.Shutdown,
+            _ => TimeSpan.Zero,
+        };
+    }
+
+    /// <summary>What a step does, as the progress bar shows it.</summary>
+    private static string Describe(OperationJournal j, string step, UpdateBundle? bundle) => step switch
+    {
+        Steps.Verify => $"verifying {j.BundleName} (manifest, every payload SHA-256, levels)",
+        Steps.Clone when j.Kind == "Undo" => $"adopting old_rootvg on {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Clone => $"cloning rootvg onto {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Mirror => $"mirroring rootvg onto {Join(j.MirrorDisks)}",
+        Steps.Install => $"installing {bundle?.Name ?? j.BundleName} into altinst_rootvg",
+        Steps.Boot => $"booting {Steps.SurrogateName(j.Partition)} from altinst_rootvg at {j.ToLevel}",
+        Steps.Import => $"importing the rootvg mirror into {Steps.SurrogateName(j.Partition)}",
+        Steps.Move => $"moving {string.Join(", ", j.Applications)} (each stops, then restarts on the mirrored data)",
+        Steps.TakeOver => $"{Steps.SurrogateName(j.Partition)} takes over the name and identity of {j.Partition}",
+        _ => step,
+    };
+
+    private LiveUpdateResult Run(OperationJournal j, OperationContext context)
+    {
+        using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
+        var steps = j.Kind == "Undo" ? Steps.Undo : Steps.Update;
+        string? current = null;
+        var bundle = default(UpdateBundle);
+        var activity = Activity(j);
+        var inner = context.Within(activity);
+        var estimates = steps.ToDictionary(s => s, s => Estimate(j, s, null));
+        try
+        {
+            foreach (var step in steps)
+            {
+                current = step;
+                if (step == Steps.Verify || step == Steps.Install) bundle ??= OpenBundle(j, step == Steps.Verify);
+                if (step == Steps.Verify) estimates[Steps.Install] = Estimate(j, Steps.Install, bundle);
+                if (j.StepDone(step)) continue;
+                if (!j.PointOfNoReturnPassed) context.Cancellation.ThrowIfCancellationRequested();
+                var remaining = steps.SkipWhile(s => s != step).Aggregate(TimeSpan.Zero, (sum, s) => sum + estimates[s]);
+                var total = estimates.Values.Aggregate(TimeSpan.Zero, (sum, e) => sum + e);
+                context.Report(activity, $"{step}: {Describe(j, step, bundle)}", (int)(100 - 100 * remaining.Ticks / Math.Max(1, total.Ticks)), remaining);
+                var before = Now;
+                j.Append("StepStarted", before, ("step", step));
+                if (step == Steps.Move && !j.PointOfNoReturnPassed)
+                {
+                    j.Append("PointOfNoReturn", before);
+                    context.Logger.LogInformation("[{Operation}] Point of no return: the applications stop on {Partition}", j.Id, j.Partition);
+                }
+                var detail = Do(j, step, bundle, inner);
+                j.Append("StepSucceeded", Now, ("step", step), ("detail", detail));
+            }
+            context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
+            var level = Checks.FindPartition(Inventory(), j.Partition)?.OsLevel;
+            j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.Succeeded)), ("level", level?.ToString()),
+                ("reason", $"{j.Partition} runs {level}; every application moved with its data verified."));
+            return Result(j, LiveUpdateStatus.Succeeded);
+        }
+        catch (Exception e) when (e is LiveUpdateException or IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            var error = e as LiveUpdateException ?? new LiveUpdateException(e is OperationCanceledException ? "OperationCancelled" : "StepFailed",
+                e is OperationCanceledException ? ErrorKind.OperationStopped : ErrorKind.DeviceError, e.Message, current, e);
+            j.Append("StepFailed", Now, ("step", current), ("error", error.Message), ("errorId", error.ErrorId));
+            context.Logger.LogWarning("[{Operation}] Step {Step} failed: {Error}", j.Id, current, error.Message);
+            if (current == Steps.TakeOver)
+            {
+                // Every application already runs on the surrogate at the new level: going forward is the short way.
+                try
+                {
+                    context.Logger.LogInformation("[{Operation}] Retrying {Step}: the applications already run on the surrogate", j.Id, current);
+                    j.Append("StepStarted", Now, ("step", current), ("retry", true));
+                    var detail = Do(j, current, bundle, inner);
+                    j.Append("StepSucceeded", Now, ("step", current), ("detail", detail));
+                    context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
+                    var level = Checks.FindPartition(Inventory(), j.Partition)?.OsLevel;
+                    var reason = $"{current} failed once ({error.Message}) and succeeded when retried; {j.Partition} runs {level}.";
+                    j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.Succeeded)), ("level", level?.ToString()), ("reason", reason));
+                    return Result(j, LiveUpdateStatus.Succeeded) with { FailedStep = current, ErrorId = error.ErrorId };
+                }
+                catch (Exception again) when (again is LiveUpdateException or IOException)
+                {
+                    j.Append("StepFailed", Now, ("step", current), ("error", again.Message));
+                }
+            }
+            var why = j.PointOfNoReturnPassed
+                ? $"{current} failed after the point of no return ({error.Message}); the applications were moved back to {j.Partition}, which stays at {j.FromLevel}."
+                : $"{current} failed before the point of no return ({error.Message}); everything was rolled back and {j.Partition} stays at {j.FromLevel}; the applications never stopped.";
+            return RollBack(j, why, current, error, context);
+        }
+    }
+
+    private UpdateBundle OpenBundle(OperationJournal j, bool faultPoints)
+    {
+        if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.Before);
+        var bundle = UpdateBundle.Open(j.BundlePath);
+        if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.During);
+        if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.After);
+        return bundle;
+    }
+
+    /// <summary>One step, idempotent: what is already done is recognised and not done again.</summary>
+    private string Do(OperationJournal j, string step, UpdateBundle? bundle, OperationContext context)
+    {
+        var p = j.Partition;
+        var inv = Inventory();
+        var clone = inv.Clones.FirstOrDefault(c => Same(c.Partition, p));
+        var mirror = inv.Mirrors.FirstOrDefault(m => Same(m.Partition, p));
+        var surrogate = inv.Partitions.FirstOrDefault(x => Same(x.SurrogateOf, p));
+        switch (step)
+        {
+            case Steps.Verify:
+                return $"{bundle!.Name}: {bundle.Packages.Count} packages verified";
+            case Steps.Clone when j.Kind == "Undo":
+                if (clone is null) Backend.AdoptOldRootVg(p, context);
+                return $"old_rootvg on {Join(j.CloneDisks)} adopted as altinst_rootvg";
+            case Steps.Clone:
+                if (clone is not null && clone.Disks.SequenceEqual(j.CloneDisks, StringComparer.OrdinalIgnoreCase)) return "already cloned";
+                Backend.RemoveClone(p, j.CloneDisks, context); // wipes what an interrupted attempt left
+                Backend.CloneRootVg(p, j.CloneDisks, context);
+                return $"rootvg -> {Join(j.CloneDisks)}";
+            case Steps.Mirror:
+                if (mirror is not null && mirror.Disks.SequenceEqual(j.MirrorDisks, StringComparer.OrdinalIgnoreCase)) return "already mirrored";
+                Backend.RemoveMirror(p, j.MirrorDisks, context);
+                Backend.MirrorRootVg(p, j.MirrorDisks, context);
+                return $"rootvg mirrored onto {Join(j.MirrorDisks)}";
+            case Steps.Install:
+                if (clone is not null && clone.OsLevel == j.ToLevel && clone.AppliedBundles.Contains(bundle!.Name)) return "already installed";
+                Backend.InstallUpdate(p, bundle!, context);
+                return $"{bundle!.Name} installed into altinst_rootvg";
+            case Steps.Boot:
+                if (surrogate is not null) return $"{surrogate.Name} already running";
+                Throw(Checks.Frame(inv, Checks.FindPartition(inv, p)!));
+                surrogate = Backend.StartSurrogate(p, context);
+                return $"{surrogate.Name} booted at {surrogate.OsLevel}";
+            case Steps.Import:
+                if (mirror?.State == MirrorState.Imported) return "already imported";
+                var vg = Backend.ImportMirror(p, surrogate!.Name, context);
+                return $"{vg.Name} imported into {surrogate.Name}";
+            case Steps.Move:
+                foreach (var name in j.Applications)
+                {
+                    var app = Inventory().Applications.FirstOrDefault(a => Same(a.Name, name));
+                    if (app is null || !Same(app.Partition, p)) continue; // already moved
+                    // A stop request still counts until the first application stops; after that the move finishes.
+                    if (!j.Events("ApplicationMoved").Any()) context.Cancellation.ThrowIfCancellationRequested();
+                    var moved = Backend.MoveApplication(name, surrogate!.Name, context);
+                    j.Append("ApplicationMoved", Now, ("application", name), ("migration", moved));
+                    if (moved.Status == "HealthCheckFailed")
+                        throw new LiveUpdateException("HealthCheckFailed", ErrorKind.ResourceUnavailable,
+                            $"{name} did not answer its health check '{Inventory().Applications.First(a => Same(a.Name, name)).HealthCheck}' on {surrogate.Name} within its timeout.", name);
+                    if (!moved.DataVerified)
+                        throw new LiveUpdateException("DataMismatch", ErrorKind.InvalidData,
+                            $"{name} found {moved.RecordsOnDestination} records on {surrogate.Name}, {moved.RecordsAcknowledged} were acknowledged.", name);
+                }
+                return $"{j.Applications.Count} applications moved to {surrogate?.Name}";
+            case Steps.TakeOver:
+                if (surrogate is null) return "identity already taken over";
+                Backend.TakeOver(p, surrogate.Name, context);
+                return $"{surrogate.Name} took over the name and identity of {p}";
+            default:
+                throw new InvalidOperationException("Unknown step " + step);
+        }
+    }
+
+    /// <summary>Back to exactly where the operation started; applications run on the original with their data.</summary>
+    private LiveUpdateResult RollBack(OperationJournal j, string reason, string? failedStep, LiveUpdateException? error, OperationContext outer)
+    {
+        using var scope = outer.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
+        var p = j.Partition;
+        var activity = Activity(j);
+        var context = outer.Within(activity);
+        try
+        {
+            outer.Report(activity, $"Rolling back: {reason}", 0);
+            j.Append("RollbackStarted", Now, ("reason", reason));
+            context.Logger.LogWarning("[{Operation}] Rolling back: {Reason}", j.Id, reason);
+            var inv = Inventory();
+            var surrogate = inv.Partitions.FirstOrDefault(x => Same(x.SurrogateOf, p));
+            if (surrogate is not null)
+            {
+                foreach (var app in inv.Applications.Where(a => Same(a.Partition, surrogate.Name)).ToList())
+                {
+                    var back = Backend.MoveApplication(app.Name, p, context);
+                    j.Append("ApplicationMovedBack", Now, ("application", app.Name), ("migration", back));
+                }
+            }
+            foreach (var app in Inventory().Applications.Where(a => Same(a.Partition, p) && a.State != ApplicationState.Running).ToList())
+                Backend.RecoverApplication(app.Name, context);
+            if (surrogate is not null) Backend.RemoveSurrogate(surrogate.Name, context);
+            Backend.RemoveMirror(p, j.MirrorDisks, context);
+            if (j.Kind == "Undo") Backend.RestoreOldRootVg(p, context);
+            else Backend.RemoveClone(p, j.CloneDisks, context);
+            outer.Report(activity, "Rolled back", 100, TimeSpan.Zero, completed: true);
+            j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.RolledBack)), ("level", Checks.FindPartition(Inventory(), p)?.OsLevel.ToString()), ("reason", reason),
+                ("failedStep", failedStep), ("errorId", error?.ErrorId));
+            return Result(j, LiveUpdateStatus.RolledBack) with { FailedStep = failedStep, ErrorId = error?.ErrorId };
+        }
+        catch (Exception e) when (e is LiveUpdateException or IOException)
+        {
+            // The journal stays open: Resume-LiveUpdate finishes the roll-back.
+            context.Logger.LogError("[{Operation}] The roll-back stopped: {Error}; run Resume-LiveUpdate -Id {Id} to finish it", j.Id, e.Message, j.Id);
+            outer.Report(activity, "Roll-back stopped", 100, TimeSpan.Zero, completed: true);
+            return Result(j, LiveUpdateStatus.Interrupted, $"{reason} The roll-back stopped ({e.Message}); Resume-LiveUpdate -Id {j.Id} finishes it.") with { FailedStep = failedStep, ErrorId = error?.ErrorId };
+        }
+    }
+
+    private LiveUpdateResult Result(OperationJournal j, LiveUpdateStatus status, string? reason = null)
+    {
+        var inv = Inventory();
+        var p = Checks.FindPartition(inv, j.Partition);
+        var moves = j.Events("ApplicationMoved").Select(e => e["migration"].Deserialize<ApplicationMigration>()!).ToList();
+        if (status == LiveUpdateStatus.Succeeded && moves.Count > 0)
+        {
+            var last = moves[^1];
+            moves[^1] = last with { IdentityTakenOver = true };
+        }
+        var phases = j.Steps().Where(s => s.State != "Pending").Select(s => new PhaseResult(s.Name, s.State, s.Duration, s.Detail)).ToList();
+        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot);
+        var end = j.End;
+        var finished = Now;
+        return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,
+            reason ?? (string?)end?["reason"] ?? "", finished - j.StartedClock,
+            moves.Count == 0 ? TimeSpan.Zero : moves.Max(m => m.Blackout), phases, moves,
+            j.CloneDisks, j.MirrorDisks, old?.Disks ?? Array.Empty<string>(), j.BundleName, j.StartedClock, finished, j.PointOfNoReturnPassed);
+    }
+}
+
+internal static class JsonNodeExtensions
+{
+    public static T? Deserialize<T>(this System.Text.Json.Nodes.JsonNode? node) => node is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(node.ToJsonString());
+}

@@ -1,0 +1,92 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
+# fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
+# LIVEUPDATE_MATRIX_BACKEND=Linux to run it on the Linux backend.
+
+BeforeDiscovery {
+    $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
+    $cases = foreach ($step in $steps) {
+        foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
+    }
+    $cases += @{ Step = 'Health'; Mode = 'During' }
+}
+
+BeforeAll {
+    Import-Module $env:LIVEUPDATE_MODULE -Force
+    . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
+    $script:tried = 0
+    $script:held = 0
+    $script:failures = [System.Collections.Generic.List[string]]::new()
+}
+
+AfterAll {
+    Write-Host ("Fault matrix on the {0} backend: {1} fault points tried, {2} held" -f (Get-MatrixBackend), $script:tried, $script:held)
+    foreach ($f in $script:failures) { Write-Host "  did not hold: $f" }
+}
+
+Describe 'Fault matrix' -Tag 'Reliability' {
+    BeforeEach {
+        $env:LIVEUPDATE_FAULT = $null
+        $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+        $null = New-MatrixLab -Path $lab
+        $from = (Get-LogicalPartition lpar1).OsLevel.ToString()
+        $bundle = Get-NextBundle -Lab $lab
+        $to = (Get-Content (Join-Path $bundle 'manifest.json') -Raw | ConvertFrom-Json).targetLevel
+        $apps = @(Get-Application -Partition lpar1 | ForEach-Object Name)
+    }
+    AfterEach {
+        $env:LIVEUPDATE_FAULT = $null
+        if (Test-Path $lab) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+    }
+
+    It '<Step> <Mode>: the applications keep their data and nothing is left over' -ForEach $cases {
+        $script:tried++
+        $name = "$Step $Mode"
+        try {
+            if ($Mode -eq 'Kill') {
+                $code = Invoke-LiveUpdateInChild -Lab $lab -Bundle $bundle -Fault "${Step}:During:Kill"
+                $code | Should -Not -Be 0 -Because 'the injected fault kills the process that hosts the update'
+                $null = Connect-LiveUpdateSystem -Path $lab
+                $interrupted = @(Get-LiveUpdateOperation -Unfinished)
+                $interrupted.Count | Should -Be 1
+                $interrupted[0].State | Should -Be 'Interrupted'
+                $result = Resume-LiveUpdate -Id $interrupted[0].Id -Confirm:$false -ErrorAction SilentlyContinue
+            }
+            else {
+                $env:LIVEUPDATE_FAULT = "${Step}:$Mode"
+                $null = Connect-LiveUpdateSystem -Path $lab
+                $result = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle -ErrorAction SilentlyContinue -ErrorVariable failure
+                $env:LIVEUPDATE_FAULT = $null
+                $null = Connect-LiveUpdateSystem -Path $lab
+                if ($result.Status -ne 'Succeeded') {
+                    $failure | Should -Not -BeNullOrEmpty -Because 'a live update that did not succeed writes an error'
+                    $result.FailedStep | Should -Be ($(if ($Step -eq 'Health') { 'Move' } else { $Step }))
+                    $result.Reason | Should -Not -BeNullOrEmpty
+                }
+                if ($Step -eq 'Health') {
+                    $result.Status | Should -Be 'RolledBack' -Because 'a failed health check sends the update back'
+                    $result.ErrorId | Should -Be 'HealthCheckFailed'
+                    $result.Reason | Should -Match $apps[0]
+                }
+            }
+            $result | Should -Not -BeNullOrEmpty
+            $updated = Assert-LiveUpdateInvariant -Lab $lab -Applications $apps -FromLevel $from -ToLevel $to -Result $result
+
+            # A new live update afterwards succeeds.
+            $next = Get-NextBundle -Lab $lab
+            $again = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $next
+            $again.Status | Should -Be 'Succeeded'
+            $null = Assert-LiveUpdateInvariant -Lab $lab -Applications $apps -FromLevel $(if ($updated) { $to } else { $from }) -ToLevel $again.ToLevel.ToString() -Result $again
+            $script:held++
+        }
+        catch {
+            $script:failures.Add("$name — $($_.Exception.Message)")
+            throw
+        }
+    }
+
+    It 'every fault point held' {
+        $script:tried | Should -BeGreaterThan 0
+        $script:held | Should -Be $script:tried
+    }
+}
