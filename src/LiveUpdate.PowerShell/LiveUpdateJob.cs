@@ -23,6 +23,7 @@ public sealed class LiveUpdateJob : Job, IStreamTarget
     private readonly RecordWriter _writer;
     private readonly CancellationTokenSource _cancel = new();
     private readonly object _gate = new();
+    private readonly object _stateGate = new();
     private Task? _task;
     private string _status = "NotStarted";
 
@@ -100,15 +101,24 @@ public sealed class LiveUpdateJob : Job, IStreamTarget
         if (_writer.LogPath is { } path)
             JsonLinesLog.Event(path, state == JobState.Completed ? "Information" : "Warning", "Invoke-LiveUpdate", _writer.OperationId,
                 $"Job {Name} ({Id}) ended {state}: {status}");
-        SetJobState(state);
+        lock (_stateGate) SetJobState(state);
     }
 
-    /// <summary>Asks the update to stop and waits until it has reached a safe end.</summary>
+    /// <summary>
+    /// Asks the update to stop: before the point of no return it rolls back, after it the move finishes first. The
+    /// job is Stopping until then (Wait-Job waits for it), Stopped when it rolled back, Completed when it had finished.
+    /// </summary>
     public override void StopJob()
     {
-        _cancel.Cancel();
-        _task?.Wait();
+        lock (_stateGate)
+        {
+            if (IsFinishedState(JobStateInfo.State)) return;
+            _cancel.Cancel();
+            if (JobStateInfo.State == JobState.Running) SetJobState(JobState.Stopping);
+        }
     }
+
+    private static bool IsFinishedState(JobState state) => state is JobState.Completed or JobState.Failed or JobState.Stopped;
 
     protected override void Dispose(bool disposing)
     {

@@ -253,7 +253,9 @@ public sealed partial class LiveUpdateEngine
                     j.Append("StepFailed", Now, ("step", current), ("error", again.Message));
                 }
             }
-            var why = j.PointOfNoReturnPassed
+            var why = e is OperationCanceledException
+                ? $"A stop was requested before {current}, before the point of no return; everything was rolled back and {j.Partition} stays at {j.FromLevel}; the applications never stopped."
+                : j.PointOfNoReturnPassed
                 ? $"{current} failed after the point of no return ({error.Message}); the applications were moved back to {j.Partition}, which stays at {j.FromLevel}."
                 : $"{current} failed before the point of no return ({error.Message}); everything was rolled back and {j.Partition} stays at {j.FromLevel}; the applications never stopped.";
             return RollBack(j, why, current, error, context);

@@ -54,7 +54,8 @@ public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
     protected override void ProcessRecord() => Run(() =>
     {
         OperationId = Id;
-        var result = Engine.Resume(Id, RollBack, Context());
+        var (id, rollBack) = (Id, RollBack.IsPresent);
+        var result = Execute((engine, context) => engine.Resume(id, rollBack, context));
         if (result is null) return;
         WriteObject(result);
         WriteOutcomeError(result);
@@ -78,7 +79,8 @@ public sealed class UndoLiveUpdateCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var result = Engine.Undo(Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray(), Context());
+        var (partition, disks) = (Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray());
+        var result = Execute((engine, context) => engine.Undo(partition, disks, context));
         if (result is null) return;
         WriteObject(result);
         WriteOutcomeError(result);
