@@ -210,7 +210,13 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
     {
         var engine = Engine;
         var context = Context();
-        var task = Task.Factory.StartNew(() => work(engine, context), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var command = CommandName;
+        var task = Task.Factory.StartNew(() =>
+        {
+            context.Logger.LogDebug("{Command} works on {Location} ({Backend}) on worker thread {Thread}; the pipeline thread relays its log, progress and confirmations",
+                command, engine.Backend.Location, engine.Backend.Kind, Environment.CurrentManagedThreadId);
+            return work(engine, context);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         task.ContinueWith(_ => _signal.Release(), TaskScheduler.Default);
         while (true)
         {
@@ -253,7 +259,7 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
     {
         if (Writer.LogPath is { } path)
             JsonLinesLog.Event(path, "Error", CommandName, Writer.OperationId, e.Message,
-                new Dictionary<string, object?> { ["ErrorId"] = e.ErrorId, ["Category"] = e.Kind.ToString(), ["Target"] = e.Target });
+                new Dictionary<string, object?> { ["ErrorId"] = e.ErrorId, ["Category"] = e.Kind.ToString(), ["Target"] = e.Target is LiveUpdateResult r ? r.Partition : e.Target });
     }
 
     /// <summary>Runs one item's work; an engine error becomes a non-terminating ErrorRecord for that item.</summary>
@@ -300,7 +306,9 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
     /// </summary>
     protected void WriteOutcomeError(LiveUpdateResult result)
     {
-        if (OutcomeError(result) is { } error) WriteError(error);
+        if (OutcomeError(result) is not { } error) return;
+        AuditError((LiveUpdateException)error.Exception);
+        WriteError(error);
     }
 
     internal static ErrorRecord? OutcomeError(LiveUpdateResult result)

@@ -21,7 +21,7 @@ internal sealed record LogEntry(
     IReadOnlyList<KeyValuePair<string, object?>> Properties)
 {
     /// <summary>The operation the entry belongs to, from its properties or its logging scope.</summary>
-    public string? OperationId => Properties.LastOrDefault(p => p.Key == "OperationId").Value?.ToString();
+    public string? OperationId => Properties.LastOrDefault(p => p.Key is "OperationId" or "Operation").Value?.ToString();
 }
 
 /// <summary>
@@ -96,7 +96,7 @@ internal static class JsonLinesLog
         foreach (var (key, value) in entry.Properties)
         {
             if (key == "{OriginalFormat}") template = value?.ToString();
-            else if (key != "OperationId") data[key] = Plain(value);
+            else if (key is not ("OperationId" or "Operation")) data[key] = Plain(value);
         }
         Write(path, new Dictionary<string, object?>
         {
