@@ -12,6 +12,7 @@ public sealed class GetLiveUpdateOperationCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
+    [ArgumentCompleter(typeof(Completers.OperationIdCompleter))]
     public string[] Id { get; set; } = Array.Empty<string>();
 
     [Parameter(ParameterSetName = "All", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -45,6 +46,7 @@ public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
+    [ArgumentCompleter(typeof(Completers.UnfinishedOperationIdCompleter))]
     public string Id { get; set; } = "";
 
     /// <summary>Go back to where the operation started instead of finishing it.</summary>
