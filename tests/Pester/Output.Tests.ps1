@@ -5,7 +5,7 @@ BeforeDiscovery {
     $script:types = @(
         'ManagedSystem', 'LogicalPartition', 'PhysicalVolume', 'VolumeGroup', 'LogicalVolume', 'ApplicationInstance',
         'RootVgClone', 'RootVgMirror', 'ApplicationMigration', 'LiveUpdateResult', 'LiveUpdatePreview', 'PhaseResult',
-        'PreviewCheck', 'PlannedStep'
+        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck'
     ) | ForEach-Object { @{ Type = $_ } }
 }
 
@@ -34,6 +34,9 @@ BeforeAll {
     # A second update, composed: 7300-03-01 requires the 7300-02-02 that the steps installed.
     $samples.LiveUpdateResult = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $lab 'updates/7300-03-01')
     $samples.PhaseResult = $samples.LiveUpdateResult.Phases
+    $samples.LiveUpdateOperation = Get-LiveUpdateOperation
+    $samples.OperationStep = $samples.LiveUpdateOperation[0].Steps
+    $samples.ApplicationDataCheck = Get-Application | Test-ApplicationData
 
     $script:samples = $samples
     $script:deserialized = @{}
@@ -122,6 +125,15 @@ Describe 'The view of <Type>' -ForEach $types {
 }
 
 Describe 'Deserialized results for later inspection' {
+    It 'turns every enumeration of the model back into itself' {
+        $enums = [LiveUpdate.Engine.Model.OsLevel].Assembly.GetExportedTypes() | Where-Object { $_.IsEnum -and $_.Namespace -eq 'LiveUpdate.Engine.Model' }
+        $enums | Should -Not -BeNullOrEmpty
+        foreach ($enum in $enums) {
+            $copy = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize([enum]::GetValues($enum)[-1]))
+            $copy | Should -BeOfType $enum -Because "$($enum.Name) must rehydrate"
+        }
+    }
+
     It 'compare states and OS levels as live results do' {
         $copy = $deserialized.LiveUpdateResult[0]
         $copy.Status | Should -BeOfType ([LiveUpdate.Engine.Model.LiveUpdateStatus])
@@ -144,6 +156,14 @@ Describe 'Views that a table cannot hold' {
         $first.Control | Should -BeOfType ([System.Management.Automation.ListControl])
         $text = $samples[$Type] | Out-String -Width 80
         $text | Should -Match $Expect
+        $text -split "`r?`n" | Where-Object { $_.Length -gt 80 } | Should -BeNullOrEmpty
+    }
+
+    It 'shows an operation as a table by default and as a list with its steps on request' {
+        $first = (Get-FormatData -TypeName ($model + 'LiveUpdateOperation') -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition | Select-Object -First 1
+        $first.Control | Should -BeOfType ([System.Management.Automation.TableControl])
+        $text = $samples.LiveUpdateOperation[0] | Format-List | Out-String -Width 80
+        $text | Should -Match 'Steps\s+:\s+Verify\s+Succeeded'
         $text -split "`r?`n" | Where-Object { $_.Length -gt 80 } | Should -BeNullOrEmpty
     }
 
