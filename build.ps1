@@ -7,6 +7,8 @@
       build    publish the cmdlet assembly and the module files to out/LiveUpdate (Import-Module ./out/LiveUpdate),
                with the help made from docs/en-US (MAML and about topics)
       docs     build, then refresh the syntax and parameter metadata of docs/en-US/*.md from the cmdlets
+      package  build, then pack out/LiveUpdate into out/packages/LiveUpdate.<version>.nupkg, which Install-PSResource
+               installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
     Run with the PowerShell of the tool manifest: dotnet tool restore; dotnet pwsh ./build.ps1 <task>
@@ -50,6 +52,17 @@ function Invoke-Build {
     # The help: docs/en-US/*.md (PlatyPS's schema) to MAML and about topics beside the assembly.
     Import-Module (Join-Path $root 'src/LiveUpdate.Build/MarkdownHelp.psm1') -Force
     $null = ConvertTo-MamlHelp -Path (Join-Path $root 'docs/en-US') -OutputPath (Join-Path $moduleOut 'en-US')
+}
+
+function Invoke-Package {
+    # A .nupkg of the built module (the manifest gives its id, version, tags and release notes).
+    $packages = Join-Path $out 'packages'
+    if (Test-Path $packages) { Remove-Item $packages -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $packages
+    Compress-PSResource -Path $moduleOut -DestinationPath $packages
+    $package = Get-ChildItem $packages -Filter '*.nupkg'
+    Write-Host "Packed $($package.FullName)"
+    $package
 }
 
 function Update-Docs {
@@ -109,6 +122,7 @@ function Invoke-PesterTests {
     $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
     if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
     $env:LIVEUPDATE_MODULE = $moduleOut
+    $env:LIVEUPDATE_PACKAGES = Join-Path $out 'packages'
     $run = Invoke-Pester -Configuration $config
     [pscustomobject]@{ Passed = $run.PassedCount; Failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount; Skipped = $run.SkippedCount + $run.NotRunCount }
 }
@@ -116,8 +130,10 @@ function Invoke-PesterTests {
 switch ($Task) {
     'build' { Invoke-Build }
     'docs' { Invoke-Build; Update-Docs }
+    'package' { Invoke-Build; $null = Invoke-Package }
     'test' {
         Invoke-Build
+        $null = Invoke-Package
         New-Item -ItemType Directory -Force $results | Out-Null
         $engine = Invoke-EngineTests
         $pester = Invoke-PesterTests

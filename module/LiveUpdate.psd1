@@ -1,5 +1,6 @@
 @{
     RootModule           = 'LiveUpdate.dll'
+    # The one place of the version: src/Directory.Build.props gives it to the assemblies too.
     ModuleVersion        = '0.1.0'
     GUID                 = '5b0c7f7e-3c1f-4d52-9a47-6f1e0c2d8a31'
     Author               = 'The LiveUpdate authors'
@@ -27,7 +28,13 @@
             Tags         = @('LiveUpdate', 'AIX', 'PowerVM', 'LPAR', 'rootvg', 'btrfs', 'Linux', 'Update', 'PSEdition_Core')
             ProjectUri   = 'https://example.invalid/liveupdate'
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'First release: the simulated Power system, the seven flow cmdlets, Invoke-LiveUpdate and Test-LiveUpdate.'
+            ReleaseNotes = @'
+0.1.0
+- A simulated IBM Power system in a folder (New-LiveUpdateLab, Connect-LiveUpdateSystem).
+- The seven flow cmdlets, Invoke-LiveUpdate (with progress, Ctrl+C and -AsJob) and Test-LiveUpdate.
+- Journalled operations: Get-LiveUpdateOperation, Resume-LiveUpdate, Undo-LiveUpdate, Test-ApplicationData.
+- Help (Get-Help, about_LiveUpdate), views in 80 columns, tab completion, a JSON-lines audit log (-LogPath).
+'@
         }
     }
 }
