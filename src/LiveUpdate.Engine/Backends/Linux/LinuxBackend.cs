@@ -993,7 +993,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             var lines = File.Exists(packages) ? File.ReadAllLines(packages).Where(l => l.Length > 0).ToDictionary(l => l.Split(' ')[0], l => l) : new Dictionary<string, string>();
             foreach (var package in bundle.Packages) lines[package.Name] = $"{package.Name} {package.Version} {package.Kind}";
             File.WriteAllText(packages, string.Join("\n", lines.Values.OrderBy(l => l, StringComparer.Ordinal)) + "\n");
-            LinuxStore.WriteAtomically(Path.Combine(root, OsLevelFile), bundle.TargetLevel + "\n");
+            StateFile.WriteAtomically(Path.Combine(root, OsLevelFile), bundle.TargetLevel + "\n");
             vg.OsLevel = bundle.TargetLevel.ToString();
             c.State = nameof(CloneState.Updated);
             if (!c.AppliedBundles.Contains(bundle.Name)) c.AppliedBundles.Add(bundle.Name);

@@ -127,7 +127,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
                 if (!File.Exists(file)) continue;
                 var lines = File.ReadAllLines(file);
                 var keep = lines.TakeWhile(l => l.Length >= 8 && long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture) <= acknowledged).ToList();
-                if (keep.Count != lines.Length) LabStore.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
+                if (keep.Count != lines.Length) StateFile.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
             }
         }
         File.Delete(marker);
