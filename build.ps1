@@ -11,12 +11,14 @@
                installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
+      bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
+               and the table in README.md
     Run with the PowerShell of the tool manifest: dotnet tool restore; dotnet pwsh ./build.ps1 <task>
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'docs', 'package')]
+    [ValidateSet('build', 'test', 'demo', 'docs', 'package', 'bench')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -26,7 +28,13 @@ param(
     [string[]] $TestPath = @(),
 
     # Pester tags to leave out.
-    [string[]] $ExcludeTag = @()
+    [string[]] $ExcludeTag = @(),
+
+    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
+    [string[]] $BenchSection = @(),
+
+    # Runs per benchmark figure (the report gives median, min and max).
+    [int] $BenchRuns = 5
 )
 
 $ErrorActionPreference = 'Stop'
@@ -123,8 +131,19 @@ function Invoke-PesterTests {
     if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
     $env:LIVEUPDATE_MODULE = $moduleOut
     $env:LIVEUPDATE_PACKAGES = Join-Path $out 'packages'
-    $run = Invoke-Pester -Configuration $config
-    [pscustomobject]@{ Passed = $run.PassedCount; Failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount; Skipped = $run.SkippedCount + $run.NotRunCount }
+    $runs = @(Invoke-Pester -Configuration $config)
+    if (-not $TestPath) {
+        # The reliability matrix again, on the Linux backend (skipped with the reason where it cannot run).
+        $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
+        $config.TestResult.OutputPath = Join-Path $results 'pester-linux-matrix.xml'
+        $env:LIVEUPDATE_MATRIX_BACKEND = 'Linux'
+        try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+    }
+    [pscustomobject]@{
+        Passed  = ($runs | Measure-Object PassedCount -Sum).Sum
+        Failed  = ($runs | ForEach-Object { $_.FailedCount + $_.FailedBlocksCount + $_.FailedContainersCount } | Measure-Object -Sum).Sum
+        Skipped = ($runs | ForEach-Object { $_.SkippedCount + $_.NotRunCount } | Measure-Object -Sum).Sum
+    }
 }
 
 switch ($Task) {
@@ -144,6 +163,12 @@ switch ($Task) {
             $engine.Passed, $engine.Failed, $engine.Skipped, $pester.Passed, $pester.Failed, $pester.Skipped)
         Write-Host "$passed passed, $failed failed, $skipped skipped"
         if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+    }
+    'bench' {
+        Invoke-Build
+        $arguments = @{ ModulePath = $moduleOut; OutputPath = (Join-Path $out 'bench'); Runs = $BenchRuns; Readme = (Join-Path $root 'README.md') }
+        if ($BenchSection) { $arguments.Section = @($BenchSection -split ',' | ForEach-Object Trim) }
+        & (Join-Path $root 'tests/Benchmarks/Bench.ps1') @arguments
     }
     'demo' {
         Invoke-Build

@@ -44,7 +44,7 @@ internal static class Session
     /// <summary>An engine over a backend, with the fault injection of the environment (a test facility).</summary>
     public static LiveUpdateEngine Open(ILiveUpdateBackend backend)
     {
-        if (backend is SimulatedBackend sim) sim.Faults = FaultInjector.FromEnvironment();
+        backend.Faults = FaultInjector.FromEnvironment();
         return new LiveUpdateEngine(backend);
     }
 

@@ -4,6 +4,12 @@
 # LIVEUPDATE_MATRIX_BACKEND=Linux to run it on the Linux backend.
 
 BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
+    $script:matrixSkip = $null
+    if ($env:LIVEUPDATE_MATRIX_BACKEND -eq 'Linux') {
+        $script:matrixSkip = Get-LinuxSkipReason
+        if ($script:matrixSkip) { Write-Host "Fault matrix on the Linux backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
+    }
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
         foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
@@ -24,7 +30,7 @@ AfterAll {
     foreach ($f in $script:failures) { Write-Host "  did not hold: $f" }
 }
 
-Describe 'Fault matrix' -Tag 'Reliability' {
+Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
     BeforeEach {
         $env:LIVEUPDATE_FAULT = $null
         $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))

@@ -32,6 +32,9 @@ public interface ILiveUpdateBackend : IDisposable
 
     SystemInventory Inventory();
 
+    /// <summary>The backend's clock (virtual for the simulated system, the real time elsewhere); phases are timed with it.</summary>
+    DateTimeOffset Clock { get; }
+
     // Storage
     RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
     RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context);
@@ -64,8 +67,11 @@ public interface ILiveUpdateBackend : IDisposable
     ApplicationMigration MoveApplication(string application, string destination, OperationContext context);
     /// <summary>Makes sure the application runs on the partition that holds it, starting it if a failure left it stopped.</summary>
     ApplicationInstance RecoverApplication(string application, OperationContext context);
-    /// <summary>The sequence numbers of the records in the application's data where it runs now, in file order.</summary>
-    IReadOnlyList<long> ReadApplicationRecords(string application);
+    /// <summary>
+    /// How many records the application has acknowledged, and the sequence numbers of the records in its data where it
+    /// runs now, in file order, read at one instant.
+    /// </summary>
+    ApplicationRecords ReadApplicationRecords(string application);
 
     // The lab itself
     /// <summary>Removes everything the lab made (for a real host: nothing but what the lab created) and its folder.</summary>

@@ -1,4 +1,5 @@
 using System.IO;
+using LiveUpdate.Engine.Backends.Linux;
 using LiveUpdate.Engine.Backends.Simulated;
 using LiveUpdate.Engine.Flow;
 
@@ -7,13 +8,18 @@ namespace LiveUpdate.Engine.Backends;
 /// <summary>Opens a lab of whichever backend made it.</summary>
 public static class Labs
 {
-    /// <summary>Opens a lab; <paramref name="verify"/> false opens one whose state may be damaged (to remove it).</summary>
-    public static ILiveUpdateBackend Open(string path, bool verify = true)
+    /// <summary>
+    /// Opens a lab; <paramref name="verify"/> false opens one whose state may be damaged (to remove it: a Linux lab is
+    /// then not attached or booted first). <paramref name="force"/> (Linux) lets the backend use described disks that
+    /// hold a file system it did not make.
+    /// </summary>
+    public static ILiveUpdateBackend Open(string path, bool verify = true, bool force = false)
     {
         var full = Path.GetFullPath(path);
         if (!Directory.Exists(full))
             throw new LiveUpdateException("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{path}' does not exist.", path);
         if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full, verify);
+        if (LinuxBackend.IsHost(full)) return verify ? LinuxBackend.Open(full, force) : LinuxBackend.OpenForRemoval(full);
         throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it holds no lab state.", path);
     }
 }

@@ -78,18 +78,38 @@ public sealed class UpdateBundle
             throw new LiveUpdateException("BundleNotFound", ErrorKind.ObjectNotFound, "No update bundle path was given.", path);
         var full = Path.GetFullPath(path);
         if (Directory.Exists(full)) return OpenFolder(full, full);
-        if (File.Exists(full)) return OpenFolder(full, Extract(full));
+        if (File.Exists(full))
+        {
+            var extracted = Extract(full, out var root);
+            try
+            {
+                return OpenFolder(full, root);
+            }
+            catch
+            {
+                Directory.Delete(extracted, recursive: true);
+                throw;
+            }
+        }
         throw new LiveUpdateException("BundleNotFound", ErrorKind.ObjectNotFound, $"The update bundle '{path}' does not exist.", path);
     }
 
-    private static string Extract(string archive)
+    /// <summary>Extracts an archive into a new folder under the temporary folder (returned) and finds the bundle in it.</summary>
+    private static string Extract(string archive, out string root)
     {
-        var target = Path.Combine(Path.GetTempPath(), "liveupdate-bundle-" + Sha256OfString(archive + File.GetLastWriteTimeUtc(archive).Ticks + new FileInfo(archive).Length).Substring(0, 16));
-        if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+        var lower = archive.ToLowerInvariant();
+        if (!(lower.EndsWith(".zip") || lower.EndsWith(".tar") || lower.EndsWith(".tar.gz") || lower.EndsWith(".tgz")))
+            throw new LiveUpdateException("BundleFormatUnknown", ErrorKind.InvalidArgument,
+                $"'{archive}' is neither a bundle folder nor a .zip, .tar or .tar.gz archive of one.", archive);
+        // One extracted copy per archive content, shared by every process: each extracts into a folder of its own and
+        // renames it into place, so no process ever deletes or half-writes a copy that another one reads. Whatever the
+        // copy holds, OpenFolder verifies it completely again.
+        var final = Path.Combine(Path.GetTempPath(), "liveupdate-bundle-" + Sha256OfFile(archive).Substring(0, 24));
+        if (Directory.Exists(final)) return Unwrap(final, out root);
+        var target = final + ".extract-" + Guid.NewGuid().ToString("N");
         Directory.CreateDirectory(target);
         try
         {
-            var lower = archive.ToLowerInvariant();
             if (lower.EndsWith(".zip"))
             {
                 ZipFile.ExtractToDirectory(archive, target);
@@ -98,16 +118,11 @@ public sealed class UpdateBundle
             {
                 TarFile.ExtractToDirectory(archive, target, overwriteFiles: false);
             }
-            else if (lower.EndsWith(".tar.gz") || lower.EndsWith(".tgz"))
+            else
             {
                 using var file = File.OpenRead(archive);
                 using var gz = new GZipStream(file, CompressionMode.Decompress);
                 TarFile.ExtractToDirectory(gz, target, overwriteFiles: false);
-            }
-            else
-            {
-                throw new LiveUpdateException("BundleFormatUnknown", ErrorKind.InvalidArgument,
-                    $"'{archive}' is neither a bundle folder nor a .zip, .tar or .tar.gz archive of one.", archive);
             }
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
@@ -115,13 +130,27 @@ public sealed class UpdateBundle
             Directory.Delete(target, recursive: true);
             throw new LiveUpdateException("BundleCorrupt", ErrorKind.InvalidData, $"The bundle archive '{archive}' cannot be read: {e.Message}", archive, e);
         }
-        // An archive may wrap the bundle in one top-level folder.
-        if (!File.Exists(Path.Combine(target, "manifest.json")))
+        try
         {
-            var dirs = Directory.GetDirectories(target);
-            if (dirs.Length == 1 && Directory.GetFiles(target).Length == 0) return dirs[0];
+            Directory.Move(target, final);
         }
-        return target;
+        catch (IOException) when (Directory.Exists(final))
+        {
+            Directory.Delete(target, recursive: true); // another process put the same content in place first
+        }
+        return Unwrap(final, out root);
+    }
+
+    /// <summary>An archive may wrap the bundle in one top-level folder.</summary>
+    private static string Unwrap(string folder, out string root)
+    {
+        root = folder;
+        if (!File.Exists(Path.Combine(folder, "manifest.json")))
+        {
+            var dirs = Directory.GetDirectories(folder);
+            if (dirs.Length == 1 && Directory.GetFiles(folder).Length == 0) root = dirs[0];
+        }
+        return folder;
     }
 
     private static UpdateBundle OpenFolder(string source, string root)

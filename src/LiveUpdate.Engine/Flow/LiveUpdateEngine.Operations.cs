@@ -17,7 +17,7 @@ public sealed partial class LiveUpdateEngine
 {
     private static string NewOperationId() => $"LU-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
 
-    private DateTimeOffset Now => Inventory().System.Clock;
+    private DateTimeOffset Now => Backend.Clock;
 
     /// <summary>The whole live update: every check, then the steps through the journal.</summary>
     public LiveUpdateResult? Invoke(LiveUpdateRequest request, OperationContext context)
@@ -33,7 +33,7 @@ public sealed partial class LiveUpdateEngine
         TakeOverNotice(held, p.Name, context);
         var journal = OperationJournal.Create(Backend.Location, p.Name, id);
         journal.Append("Begin", inv.System.Clock,
-            ("kind", "Update"), ("partition", p.Name), ("bundle", bundle.Root), ("bundleName", bundle.Name),
+            ("kind", "Update"), ("partition", p.Name), ("bundle", bundle.Source), ("bundleName", bundle.Name),
             ("from", p.OsLevel.ToString()), ("to", bundle.TargetLevel.ToString()),
             ("cloneDisks", preview.CloneDisks), ("mirrorDisks", preview.MirrorDisks),
             ("applications", inv.Applications.Where(a => Same(a.Partition, p.Name)).Select(a => a.Name).ToArray()),
@@ -79,13 +79,16 @@ public sealed partial class LiveUpdateEngine
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation,
                 $"Operation {operationId} already ended ({(string?)journal.End!["status"]}); there is nothing to resume.", operationId);
-        using var held = Hold(journal.Partition, operationId);
-        if (held == NoLock)
+        if (Checks.FindPartition(Inventory(), journal.Partition) is null)
             throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"Partition {journal.Partition} of operation {operationId} no longer exists.", operationId);
+        if (PartitionLock.IsHeld(Backend.Location, journal.Partition))
+            throw new LiveUpdateException("UpdateInProgress", ErrorKind.ResourceBusy,
+                $"Operation {operationId} on {journal.Partition} is in flight ({PartitionLock.Owner(Backend.Location, journal.Partition)}); it cannot be resumed.", journal.Partition);
+        if (!context.ShouldProcess(journal.Partition, rollBack ? $"Roll back interrupted operation {operationId}" : $"Finish interrupted operation {operationId}")) return null;
+        using var held = Hold(journal.Partition, operationId);
         journal = OperationJournal.Open(Backend.Location, operationId); // another process may have finished it meanwhile
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation, $"Operation {operationId} was finished by another process.", operationId);
-        if (!context.ShouldProcess(journal.Partition, rollBack ? $"Roll back interrupted operation {operationId}" : $"Finish interrupted operation {operationId}")) return null;
         TakeOverNotice(held, journal.Partition, context);
         journal.Append("Resumed", Now, ("pid", Environment.ProcessId), ("rollBack", rollBack));
         context.Logger.LogInformation("[{Operation}] Resuming the {Kind} of {Partition} ({Mode})", operationId, journal.Kind, journal.Partition, rollBack ? "roll back" : "finish");
@@ -135,7 +138,8 @@ public sealed partial class LiveUpdateEngine
     public ApplicationDataCheck CheckApplicationData(string application)
     {
         var app = GetApplication(application);
-        var records = Backend.ReadApplicationRecords(app.Name);
+        var read = Backend.ReadApplicationRecords(app.Name);
+        var records = read.Sequences;
         long gap = 0;
         for (var i = 0; i < records.Count; i++)
         {
@@ -146,8 +150,8 @@ public sealed partial class LiveUpdateEngine
             }
         }
         var inOrder = gap == 0;
-        return new ApplicationDataCheck(app.Name, app.Partition, app.DataVolumeGroup, app.Records, records.Count, gap, inOrder,
-            inOrder && records.Count == app.Records);
+        return new ApplicationDataCheck(app.Name, app.Partition, app.DataVolumeGroup, read.Acknowledged, records.Count, gap, inOrder,
+            inOrder && records.Count == read.Acknowledged);
     }
 
     // ------------------------------------------------------------------ running the steps
@@ -388,7 +392,7 @@ public sealed partial class LiveUpdateEngine
             moves[^1] = last with { IdentityTakenOver = true };
         }
         var phases = j.Steps().Where(s => s.State != "Pending").Select(s => new PhaseResult(s.Name, s.State, s.Duration, s.Detail)).ToList();
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot);
+        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"));
         var end = j.End;
         var finished = Now;
         return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,

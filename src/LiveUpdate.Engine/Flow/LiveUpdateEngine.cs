@@ -162,20 +162,30 @@ public sealed partial class LiveUpdateEngine
             throw new LiveUpdateException("ApplicationAlreadyThere", ErrorKind.InvalidOperation, $"{app.Name} already runs on {dst.Name}.", app.Name);
         if (app.State != ApplicationState.Running)
             throw new LiveUpdateException("ApplicationNotRunning", ErrorKind.InvalidOperation, $"{app.Name} is {app.State}; only a running application can be moved.", app.Name);
-        var mirror = inv.Mirrors.FirstOrDefault(m => Same(m.Partition, app.Partition) && Same(m.ImportedInto, dst.Name));
+        var mirror = inv.Mirrors.FirstOrDefault(m => (Same(m.Partition, app.Partition) && Same(m.ImportedInto, dst.Name))
+            || (Same(m.Partition, dst.Name) && Same(m.ImportedInto, app.Partition)));
         if (mirror is null)
             throw new LiveUpdateException("MirrorNotImported", ErrorKind.InvalidOperation,
                 $"Partition {dst.Name} has no imported mirror of {app.Partition}'s rootvg, where {app.Name} keeps its data; run Import-MirrorVg first.", dst.Name);
-        if (!context.ShouldProcess(app.Name, $"Move from {app.Partition} to {dst.Name} (stop, restart on the mirrored data)")) return null;
-        var moved = Backend.MoveApplication(app.Name, dst.Name, context);
+        // The last application to leave hands the partition's name and identity over: one confirmation covers both,
+        // so that no answer can leave every application on a surrogate that never takes over.
         var source = app.Partition;
-        if (Same(dst.SurrogateOf, source) && !Inventory().Applications.Any(a => Same(a.Partition, source)))
+        var last = Same(dst.SurrogateOf, source) && inv.Applications.All(a => Same(a.Name, app.Name) || !Same(a.Partition, source));
+        var action = $"Move from {source} to {dst.Name} (stop, restart on the mirrored data)"
+            + (last ? $"; as the last application, hand the name and identity of {source} to {dst.Name} and keep the old rootvg as old_rootvg" : "");
+        if (!context.ShouldProcess(app.Name, action)) return null;
+        var moved = Backend.MoveApplication(app.Name, dst.Name, context);
+        if (moved.Status == "HealthCheckFailed")
         {
-            if (context.ShouldProcess(source, $"Hand the name and identity of {source} to {dst.Name} and keep the old rootvg as old_rootvg"))
-            {
-                Backend.TakeOver(source, dst.Name, context);
-                moved = moved with { IdentityTakenOver = true };
-            }
+            // It does not answer there: it goes back where it ran, with its data, as a failed step of the flow would.
+            context.Logger.LogWarning("{Application} failed its health check '{Check}' on {Destination}; moving it back to {Source}", app.Name, app.HealthCheck, dst.Name, source);
+            Backend.MoveApplication(app.Name, source, context);
+            return moved;
+        }
+        if (last && moved.Status == "Moved")
+        {
+            Backend.TakeOver(source, dst.Name, context);
+            moved = moved with { IdentityTakenOver = true };
         }
         return moved;
     }

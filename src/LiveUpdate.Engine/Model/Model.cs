@@ -182,6 +182,9 @@ public sealed record LiveUpdateOperation(
     DateTimeOffset? Finished,
     string Reason);
 
+/// <summary>An application's acknowledged count and the sequence numbers its data holds, read at one instant.</summary>
+public sealed record ApplicationRecords(long Acknowledged, IReadOnlyList<long> Sequences);
+
 /// <summary>What the data of an application holds: every acknowledged record, in order, without a gap?</summary>
 public sealed record ApplicationDataCheck(
     string Application,

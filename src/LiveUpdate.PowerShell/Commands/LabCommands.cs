@@ -2,13 +2,18 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
+using LiveUpdate.Engine.Backends.Linux;
 using LiveUpdate.Engine.Backends.Simulated;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 
 namespace LiveUpdate.PowerShell.Commands;
 
-/// <summary>New-LiveUpdateLab: creates a lab (a simulated Power system in a folder) and connects to it.</summary>
+/// <summary>
+/// New-LiveUpdateLab: creates a lab and connects to it: a simulated Power system in a folder (-Backend Simulated), or
+/// real btrfs disks on loop devices, container partitions and a sample application on this Linux host (-Backend Linux,
+/// as root).
+/// </summary>
 [Cmdlet(VerbsCommon.New, "LiveUpdateLab", SupportsShouldProcess = true)]
 [OutputType(typeof(ManagedSystem))]
 public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
@@ -18,7 +23,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     public string Path { get; set; } = "";
 
     [Parameter]
-    [ValidateSet("Simulated")]
+    [ValidateSet("Simulated", "Linux")]
     public string Backend { get; set; } = "Simulated";
 
     [Parameter]
@@ -38,7 +43,13 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     public long FrameMemoryMB { get; set; }
 
     [Parameter]
+    [ValidateRange(1024, 16777216)]
     public long[]? DiskSizeMB { get; set; }
+
+    /// <summary>How many records each application appends per second of the lab's (virtual) time.</summary>
+    [Parameter]
+    [ValidateRange(0.0001, 1000)]
+    public double RecordsPerSecond { get; set; } = 2;
 
     protected override void ProcessRecord()
     {
@@ -46,6 +57,21 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
         if (!ShouldProcess(full, $"Create a {Backend} LiveUpdate lab")) return;
         RunTerminating(() =>
         {
+            if (Backend == "Linux")
+            {
+                if (DiskSizeMB is { Length: > 1 } || MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) || MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)))
+                    throw new LiveUpdateException("ParameterNotSupported", ErrorKind.InvalidArgument,
+                        "A Linux lab uses this host as its frame and disks of one size: -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
+                var linux = LinuxLabBuilder.Create(full, new LinuxLabOptions
+                {
+                    PartitionCount = PartitionCount,
+                    OsLevel = OsLevel,
+                    DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new LinuxLabOptions().DiskSizeMB,
+                }, Context());
+                WriteVerbose($"Created Linux lab {full}; it is now the session's system.");
+                WriteObject(Session.Connect(linux).Inventory().System);
+                return;
+            }
             var backend = LabBuilder.Create(full, new LabOptions
             {
                 PartitionCount = PartitionCount,
@@ -53,6 +79,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 FrameProcessors = MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) ? FrameProcessors : null,
                 FrameMemoryMB = MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)) ? FrameMemoryMB : null,
                 FreeDiskSizesMB = DiskSizeMB,
+                RecordsPerSecond = RecordsPerSecond,
             });
             WriteVerbose($"Created lab {full}; it is now the session's system.");
             WriteObject(Session.Connect(backend).Inventory().System);
@@ -70,10 +97,14 @@ public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
+    /// <summary>Linux: let LiveUpdate overwrite described disks that hold a file system it did not make.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     protected override void ProcessRecord()
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
-        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full)).Inventory().System));
+        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full, force: Force)).Inventory().System));
     }
 }
 
@@ -99,9 +130,13 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
-        var backend = current is not null && string.Equals(current.Backend.Location, full, StringComparison.Ordinal) ? current.Backend : Labs.Open(full, verify: false);
+        var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
     });
+
+    private static bool SameFolder(string a, string b) => string.Equals(
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(a)),
+        System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(b)), StringComparison.Ordinal);
 }

@@ -133,7 +133,16 @@ public sealed class MoveApplicationCommand : LiveUpdateCmdlet
     {
         var (application, destination) = (Application.Name, Destination.Name);
         var moved = Execute((engine, context) => engine.MoveApplication(application, destination, context));
-        if (moved is not null) WriteObject(moved);
+        if (moved is null) return;
+        WriteObject(moved);
+        if (moved.Status != "Moved")
+        {
+            var message = moved.Status == "HealthCheckFailed"
+                ? $"{moved.Application} did not answer its health check on {moved.Destination}; it was moved back to {moved.Source} with its data."
+                : $"{moved.Application} moved to {moved.Destination}, but its data there does not match what it acknowledged ({moved.RecordsOnDestination} of {moved.RecordsAcknowledged} records).";
+            var id = moved.Status == "HealthCheckFailed" ? "HealthCheckFailed" : "DataMismatch";
+            WriteError(new ErrorRecord(new LiveUpdate.Engine.Flow.LiveUpdateException(id, LiveUpdate.Engine.Flow.ErrorKind.ResourceUnavailable, message, moved), id, ErrorCategory.ResourceUnavailable, moved));
+        }
     });
 }
 

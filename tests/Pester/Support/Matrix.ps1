@@ -50,6 +50,8 @@ function Wait-PwshChild {
     param([Parameter(Mandatory)] $Process, [int] $Seconds = 120)
     if (-not $Process.WaitForExit($Seconds * 1000)) { $Process.Kill(); throw "The child process $($Process.Id) did not end within $Seconds s." }
     $Process.WaitForExit()
+    # A killed PowerShell leaves its diagnostics pipe behind; the process was ours, so is the pipe.
+    Get-ChildItem ([IO.Path]::GetTempPath()) -Filter "CoreFxPipe_PSHost.*.$($Process.Id).*" -ErrorAction SilentlyContinue | Remove-Item -Force
     [pscustomobject]@{ ExitCode = $Process.ExitCode; Out = $Process.Out.Result; Err = $Process.Err.Result }
 }
 

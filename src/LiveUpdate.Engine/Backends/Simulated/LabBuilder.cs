@@ -107,6 +107,7 @@ public static class LabBuilder
             : Enumerable.Repeat(30720L, options.PartitionCount * 2).ToArray());
         foreach (var size in free) s.Disks.Add(NewDisk(size));
 
+        foreach (var app in s.Applications) app.LastTick = s.Clock;
         backend.SaveState(s);
         WriteSampleBundles(Path.Combine(root, "updates"), level!);
         return backend;

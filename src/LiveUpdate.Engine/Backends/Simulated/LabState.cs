@@ -9,7 +9,9 @@ namespace LiveUpdate.Engine.Backends.Simulated;
 
 internal sealed class LabState
 {
-    public int Version { get; set; } = 1;
+    public int Version { get; set; } = 2;
+    /// <summary>Counts saved changes; a reader whose copy has another generation reads the lab again.</summary>
+    public long Generation { get; set; }
     public string Name { get; set; } = "Server-9080-HEX-SN78A1B2C";
     public string MachineType { get; set; } = "9080-HEX";
     public string SerialNumber { get; set; } = "78A1B2C";
@@ -26,6 +28,20 @@ internal sealed class LabState
     public List<MirrorRecord> Mirrors { get; set; } = new();
 
     public string NewId(string prefix) => $"{prefix}{NextId++:x6}";
+
+    /// <summary>The domain a change works in: the original partition whose records it may change (not persisted).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? CurrentDomain { get; set; }
+
+    /// <summary>
+    /// A partition and its surrogate, with their volume groups, applications, clone and mirror, form one domain, named
+    /// after the original partition; the lab persists each domain in a file of its own.
+    /// </summary>
+    public string DomainOf(string? partition)
+    {
+        var p = partition is null ? null : Partition(partition);
+        return p?.SurrogateOf ?? p?.Name ?? partition ?? "";
+    }
 
     public PartitionRecord? Partition(string name) => Partitions.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
     public DiskRecord? Disk(string name) => Disks.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -99,6 +115,8 @@ internal sealed class AppRecord
     public double Accrued { get; set; }
     public long NextSequence { get; set; } = 1;
     public string HealthCheck { get; set; } = "";
+    /// <summary>Up to when this application's records are written to its data files.</summary>
+    public DateTimeOffset LastTick { get; set; }
     public double HealthTimeoutSeconds { get; set; } = 30;
     public double StopMilliseconds { get; set; }
     public double StartMilliseconds { get; set; }
@@ -126,4 +144,30 @@ internal sealed class MirrorRecord
     public string? ImportedInto { get; set; }
     public double DurationSeconds { get; set; }
     public DateTimeOffset Created { get; set; }
+}
+
+/// <summary>The records of one domain, as one file holds them.</summary>
+internal sealed class DomainFile
+{
+    public List<PartitionRecord> Partitions { get; set; } = new();
+    public List<VgRecord> VolumeGroups { get; set; } = new();
+    public List<AppRecord> Applications { get; set; } = new();
+    public List<CloneRecord> Clones { get; set; } = new();
+    public List<MirrorRecord> Mirrors { get; set; } = new();
+}
+
+/// <summary>The frame as <c>system.state</c> holds it: everything but the disks and the domains.</summary>
+internal sealed class FrameFile
+{
+    public int Version { get; set; }
+    public long Generation { get; set; }
+    public string Name { get; set; } = "";
+    public string MachineType { get; set; } = "";
+    public string SerialNumber { get; set; } = "";
+    public double TotalProcessors { get; set; }
+    public long TotalMemoryMB { get; set; }
+    public DateTimeOffset Clock { get; set; }
+    public long NextId { get; set; }
+    public TimingModel Timing { get; set; } = new();
+    public List<string> Domains { get; set; } = new();
 }

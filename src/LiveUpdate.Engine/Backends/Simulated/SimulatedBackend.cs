@@ -78,28 +78,35 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     }
 
     /// <summary>
-    /// One change of the lab, all or nothing. Saving the state is the commit point: an application's record counts as
-    /// acknowledged once the state that counts it is saved. Records that a change appended before it failed (or before
-    /// its process died, which <c>.uncommitted</c> tells the next change) were never acknowledged and are cut from the
-    /// data files again, so the files always hold exactly the acknowledged records.
+    /// One change of the lab, all or nothing, within one domain (a partition and its surrogate). Saving the state is
+    /// the commit point: an application's record counts as acknowledged once the state that counts it is saved.
+    /// Records that a change appended before it failed (or before its process died, which <c>.uncommitted</c> tells
+    /// the next change) were never acknowledged and are cut from the data files again, so the files always hold
+    /// exactly the acknowledged records.
     /// </summary>
-    private T Change<T>(Func<LabState, T> change)
+    private T Change<T>(Func<LabState, string> domainOf, Func<LabState, T> change)
     {
         using (_store.Lock(TimeSpan.FromSeconds(30)))
         {
             var marker = Path.Combine(_store.Root, UncommittedMarker);
-            if (File.Exists(marker)) Reconcile(_store.Load(), marker);
+            if (File.Exists(marker)) Reconcile(_store.Load(), File.ReadAllText(marker).Trim(), marker);
             var state = _store.Load();
-            File.WriteAllText(marker, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            var domain = domainOf(state);
+            File.WriteAllText(marker, domain);
             T result;
             try
             {
+                state.CurrentDomain = domain;
+                CatchUp(state, domain);
                 result = change(state);
-                _store.Save(state);
+                state.CurrentDomain = null;
+                Stale(domain);
+                _store.Save(state, new[] { domain });
             }
             catch
             {
-                Reconcile(_store.Load(), marker);
+                _store.Invalidate();
+                Reconcile(_store.Load(), domain, marker);
                 throw;
             }
             File.Delete(marker);
@@ -109,9 +116,9 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     internal const string UncommittedMarker = ".uncommitted";
 
-    private void Reconcile(LabState committed, string marker)
+    private void Reconcile(LabState committed, string domain, string marker)
     {
-        foreach (var app in committed.Applications)
+        foreach (var app in committed.Applications.Where(a => string.Equals(committed.DomainOf(a.Partition), domain, StringComparison.OrdinalIgnoreCase)))
         {
             var acknowledged = app.NextSequence - 1;
             foreach (var folder in CopiesOf(committed, app.DataVg))
@@ -120,13 +127,13 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
                 if (!File.Exists(file)) continue;
                 var lines = File.ReadAllLines(file);
                 var keep = lines.TakeWhile(l => l.Length >= 8 && long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture) <= acknowledged).ToList();
-                if (keep.Count != lines.Length) LabStore.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
+                if (keep.Count != lines.Length) StateFile.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
             }
         }
         File.Delete(marker);
     }
 
-    private void Change(Action<LabState> change) => Change<object?>(s => { change(s); return null; });
+    private void Change(Func<LabState, string> domainOf, Action<LabState> change) => Change<object?>(domainOf, s => { change(s); return null; });
 
     private string Folder(string disk) => Path.Combine(_store.Root, "disks", disk);
     private string Content(VgRecord vg) => Folder(vg.ContentDisk);
@@ -136,42 +143,115 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- inventory
 
-    public SystemInventory Inventory() => ToInventory(_store.Load());
+    // The inventory is built per domain and kept: a change rebuilds the model of its own domain only, so reading the
+    // inventory after a change costs little more than copying references, however many partitions the frame holds.
+    private sealed record DomainModel(List<LogicalPartition> Partitions, List<VolumeGroup> VolumeGroups, List<ApplicationInstance> Applications,
+        List<RootVgClone> Clones, List<RootVgMirror> Mirrors);
+
+    private readonly object _modelGate = new();
+    private readonly Dictionary<string, DomainModel> _models = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _staleDomains = new(StringComparer.OrdinalIgnoreCase);
+    private LabState? _modelsOf;
+    private long _modelsGeneration = -1;
+    private SystemInventory? _inventory;
+
+    public DateTimeOffset Clock => _store.Load().Clock;
+
+    public SystemInventory Inventory()
+    {
+        var s = _store.Load();
+        lock (_modelGate)
+        {
+            if (_inventory is not null && ReferenceEquals(_modelsOf, s) && _modelsGeneration == s.Generation) return _inventory;
+            var all = s.Partitions.Where(p => p.SurrogateOf is null).Select(p => p.Name).ToList();
+            if (!ReferenceEquals(_modelsOf, s))
+            {
+                _models.Clear();
+                _staleDomains.Clear();
+            }
+            var vgs = s.VolumeGroups.ToDictionary(v => v.Id);
+            var diskSize = s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase);
+            foreach (var domain in all.Where(d => !_models.ContainsKey(d) || _staleDomains.Contains(d)).ToList())
+                _models[domain] = BuildDomain(s, domain, vgs, diskSize);
+            foreach (var gone in _models.Keys.Except(all, StringComparer.OrdinalIgnoreCase).ToList()) _models.Remove(gone);
+            _staleDomains.Clear();
+            var models = all.Select(d => _models[d]).ToList();
+            var diskOwner = new Dictionary<string, VgRecord>(StringComparer.OrdinalIgnoreCase);
+            foreach (var v in s.VolumeGroups)
+                foreach (var d in v.Disks.Concat(v.MirrorDisks)) diskOwner.TryAdd(d, v);
+            var running = s.Partitions.Where(p => p.Running).ToList();
+            var system = new ManagedSystem(s.Name, s.MachineType, s.SerialNumber, KindName, _store.Root,
+                s.TotalProcessors, Math.Round(s.TotalProcessors - running.Sum(p => p.Processors), 2),
+                s.TotalMemoryMB, s.TotalMemoryMB - running.Sum(p => p.MemoryMB), s.Partitions.Count, s.Clock);
+            _inventory = new SystemInventory(system,
+                models.SelectMany(m => m.Partitions).OrderBy(p => p.Id).ToList(),
+                s.Disks.Select(d => ToModel(d, diskOwner.GetValueOrDefault(d.Name))).ToList(),
+                models.SelectMany(m => m.VolumeGroups).ToList(),
+                models.SelectMany(m => m.Applications).ToList(),
+                models.SelectMany(m => m.Clones).ToList(),
+                models.SelectMany(m => m.Mirrors).ToList());
+            (_modelsOf, _modelsGeneration) = (s, s.Generation);
+            return _inventory;
+        }
+    }
+
+    private DomainModel BuildDomain(LabState s, string domain, Dictionary<string, VgRecord> vgs, IReadOnlyDictionary<string, long> diskSize)
+    {
+        bool Mine(string? partition) => string.Equals(s.DomainOf(partition), domain, StringComparison.OrdinalIgnoreCase);
+        var partitions = s.Partitions.Where(p => string.Equals(p.SurrogateOf ?? p.Name, domain, StringComparison.OrdinalIgnoreCase)).ToList();
+        var names = new HashSet<string>(partitions.Select(p => p.Name), StringComparer.OrdinalIgnoreCase);
+        return new DomainModel(
+            partitions.Select(p => ToModel(s, p, vgs.GetValueOrDefault(p.RootVg))).ToList(),
+            s.VolumeGroups.Where(v => v.Partition is not null && names.Contains(v.Partition)).Select(v => ToModel(v, diskSize)).ToList(),
+            s.Applications.Where(a => names.Contains(a.Partition)).Select(a => ToModel(a, vgs.GetValueOrDefault(a.DataVg))).ToList(),
+            s.Clones.Where(c => Mine(c.Partition)).Select(c => ToModel(s, c)).ToList(),
+            s.Mirrors.Where(m => Mine(m.Partition)).Select(m => ToModel(s, m)).ToList());
+    }
+
+    private void Stale(string domain)
+    {
+        lock (_modelGate) _staleDomains.Add(domain);
+    }
 
     internal SystemInventory ToInventory(LabState s)
     {
-        var partitions = s.Partitions.OrderBy(p => p.Id).Select(p => ToModel(s, p)).ToList();
-        var disks = s.Disks.Select(d => ToModel(s, d)).ToList();
-        var vgs = s.VolumeGroups.Select(v => ToModel(s, v)).ToList();
-        var apps = s.Applications.Select(a => ToModel(s, a)).ToList();
+        // Index once, so that building the inventory stays linear in the size of the system.
+        var vgs = s.VolumeGroups.ToDictionary(v => v.Id);
+        var diskOwner = new Dictionary<string, VgRecord>(StringComparer.OrdinalIgnoreCase);
+        foreach (var v in s.VolumeGroups)
+            foreach (var d in v.Disks.Concat(v.MirrorDisks)) diskOwner.TryAdd(d, v);
+        var diskSize = s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase);
+        var partitions = s.Partitions.OrderBy(p => p.Id).Select(p => ToModel(s, p, vgs.GetValueOrDefault(p.RootVg))).ToList();
+        var disks = s.Disks.Select(d => ToModel(d, diskOwner.GetValueOrDefault(d.Name))).ToList();
+        var volumeGroups = s.VolumeGroups.Select(v => ToModel(v, diskSize)).ToList();
+        var apps = s.Applications.Select(a => ToModel(a, vgs.GetValueOrDefault(a.DataVg))).ToList();
         var clones = s.Clones.Select(c => ToModel(s, c)).ToList();
         var mirrors = s.Mirrors.Select(m => ToModel(s, m)).ToList();
         var running = s.Partitions.Where(p => p.Running).ToList();
         var system = new ManagedSystem(s.Name, s.MachineType, s.SerialNumber, KindName, _store.Root,
             s.TotalProcessors, Math.Round(s.TotalProcessors - running.Sum(p => p.Processors), 2),
             s.TotalMemoryMB, s.TotalMemoryMB - running.Sum(p => p.MemoryMB), s.Partitions.Count, s.Clock);
-        return new SystemInventory(system, partitions, disks, vgs, apps, clones, mirrors);
+        return new SystemInventory(system, partitions, disks, volumeGroups, apps, clones, mirrors);
     }
 
-    private LogicalPartition ToModel(LabState s, PartitionRecord p)
-    {
-        var root = s.Vg(p.RootVg);
-        return new LogicalPartition(p.Name, p.Id, p.Uuid, p.HostName, p.Address,
+    private LogicalPartition ToModel(LabState s, PartitionRecord p) => ToModel(s, p, s.Vg(p.RootVg));
+
+    private static LogicalPartition ToModel(LabState s, PartitionRecord p, VgRecord? root) =>
+        new(p.Name, p.Id, p.Uuid, p.HostName, p.Address,
             p.Running ? PartitionState.Running : PartitionState.NotActivated,
             OsLevel.Parse(root?.OsLevel ?? "0001-00-00"), p.Processors, p.MemoryMB,
             root is null ? Array.Empty<string>() : root.Disks.Concat(root.MirrorDisks).ToArray(),
             p.SurrogateOf, s.Name);
-    }
 
-    private static PhysicalVolume ToModel(LabState s, DiskRecord d)
-    {
-        var vg = s.VolumeGroups.FirstOrDefault(v => v.Disks.Contains(d.Name, StringComparer.OrdinalIgnoreCase) || v.MirrorDisks.Contains(d.Name, StringComparer.OrdinalIgnoreCase));
-        return new PhysicalVolume(d.Name, d.SizeMB, d.Pvid, vg?.Name, vg?.Partition, vg is null ? DiskState.Free : DiskState.InUse, d.Location);
-    }
+    private static PhysicalVolume ToModel(DiskRecord d, VgRecord? vg) =>
+        new(d.Name, d.SizeMB, d.Pvid, vg?.Name, vg?.Partition, vg is null ? DiskState.Free : DiskState.InUse, d.Location);
 
-    private static VolumeGroup ToModel(LabState s, VgRecord v)
+    private static VolumeGroup ToModel(LabState s, VgRecord v) =>
+        ToModel(v, s.Disks.ToDictionary(d => d.Name, d => d.SizeMB, StringComparer.OrdinalIgnoreCase));
+
+    private static VolumeGroup ToModel(VgRecord v, IReadOnlyDictionary<string, long> diskSize)
     {
-        var size = v.Disks.Sum(n => s.Disk(n)?.SizeMB ?? 0);
+        var size = v.Disks.Sum(n => diskSize.TryGetValue(n, out var mb) ? mb : 0);
         return new VolumeGroup(v.Name, v.Id, v.Partition, Enum.Parse<VolumeGroupRole>(v.Role),
             v.Active ? VolumeGroupState.Active : VolumeGroupState.VariedOff,
             v.Disks.ToArray(), v.MirrorDisks.ToArray(), size, v.LogicalVolumes.Sum(l => l.SizeMB),
@@ -179,8 +259,10 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             v.LogicalVolumes.Select(l => new LogicalVolume(l.Name, l.MountPoint, l.Type, l.SizeMB, l.UsedMB)).ToArray());
     }
 
-    private static ApplicationInstance ToModel(LabState s, AppRecord a) => new(a.Name, a.Partition,
-        a.Running ? ApplicationState.Running : ApplicationState.Stopped, a.DataPath, s.Vg(a.DataVg)?.Name ?? "",
+    private static ApplicationInstance ToModel(LabState s, AppRecord a) => ToModel(a, s.Vg(a.DataVg));
+
+    private static ApplicationInstance ToModel(AppRecord a, VgRecord? dataVg) => new(a.Name, a.Partition,
+        a.Running ? ApplicationState.Running : ApplicationState.Stopped, a.DataPath, dataVg?.Name ?? "",
         a.ServiceAddress, a.NextSequence - 1, a.HealthCheck, TimeSpan.FromSeconds(a.HealthTimeoutSeconds));
 
     private static RootVgClone ToModel(LabState s, CloneRecord c)
@@ -196,14 +278,29 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- time and application writes
 
-    /// <summary>Moves the virtual clock on; every running application appends the records that fall due.</summary>
+    /// <summary>
+    /// Moves the virtual clock on. The applications of the domain being changed append the records that fall due at
+    /// once; those of other domains catch up when a change next works in their domain, with the same records at the
+    /// same times, so the cost of a change does not grow with the number of partitions.
+    /// </summary>
     internal void Advance(LabState s, TimeSpan span)
     {
         if (span <= TimeSpan.Zero) return;
-        var start = s.Clock;
         s.Clock += span;
-        foreach (var app in s.Applications.Where(a => a.Running))
+        if (s.CurrentDomain is not null) CatchUp(s, s.CurrentDomain);
+    }
+
+    /// <summary>Writes the records that the domain's running applications acknowledged up to the clock.</summary>
+    private void CatchUp(LabState s, string domain)
+    {
+        var members = new HashSet<string>(s.Partitions.Where(p => string.Equals(p.SurrogateOf ?? p.Name, domain, StringComparison.OrdinalIgnoreCase)).Select(p => p.Name),
+            StringComparer.OrdinalIgnoreCase);
+        foreach (var app in s.Applications.Where(a => members.Contains(a.Partition)))
         {
+            var start = app.LastTick;
+            var span = s.Clock - start;
+            app.LastTick = s.Clock;
+            if (!app.Running || span <= TimeSpan.Zero) continue;
             app.Accrued += span.TotalSeconds * app.RecordsPerSecond;
             var count = (long)Math.Floor(app.Accrued);
             if (count <= 0) continue;
@@ -281,7 +378,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- storage
 
-    public RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public RootVgClone CloneRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
@@ -308,7 +405,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     }).Also(_ => Fault(Steps.Clone, FaultTiming.After));
 
-    public RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public RootVgMirror MirrorRootVg(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
@@ -328,7 +425,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, mirror);
     }).Also(_ => Fault(Steps.Mirror, FaultTiming.After));
 
-    public VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context) => Change(s =>
+    public VolumeGroup ImportMirror(string partition, string surrogate, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var m = s.MirrorOf(partition)!;
         var root = s.Vg(m.SourceVg)!;
@@ -352,7 +449,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, vg);
     }).Also(_ => Fault(Steps.Import, FaultTiming.After));
 
-    public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var c = s.CloneOf(partition);
         var vg = c is null ? null : s.Vg(c.Vg);
@@ -369,7 +466,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
     private static bool InUse(LabState s, string disk) => s.VolumeGroups.Any(v =>
         v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase) || v.MirrorDisks.Contains(disk, StringComparer.OrdinalIgnoreCase));
 
-    public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s =>
+    public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var m = s.MirrorOf(partition);
         context.Logger.LogInformation("Removing the rootvg mirror of {Partition} and wiping {Disks}", partition, string.Join(",", disks));
@@ -391,7 +488,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         foreach (var d in disks.Where(d => !InUse(s, d))) Wipe(d);
     });
 
-    public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context) => Change(s =>
+    public void RemoveVolumeGroup(string partition, string volumeGroup, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var vg = s.Vg(partition, volumeGroup);
         if (vg is null) return;
@@ -402,7 +499,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- updates
 
-    public RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context) => Change(s =>
+    public RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var c = s.CloneOf(partition)!;
         var vg = s.Vg(c.Vg)!;
@@ -430,7 +527,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, c);
     }).Also(_ => Fault(Steps.Install, FaultTiming.After));
 
-    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s =>
+    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var existing = s.CloneOf(partition);
         if (existing is not null) return ToModel(s, existing);
@@ -450,7 +547,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return ToModel(s, clone);
     });
 
-    public void RestoreOldRootVg(string partition, OperationContext context) => Change(s =>
+    public void RestoreOldRootVg(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var c = s.CloneOf(partition);
         if (c is null) return;
@@ -473,7 +570,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- partitions
 
-    public LogicalPartition StartSurrogate(string partition, OperationContext context) => Change(s =>
+    public LogicalPartition StartSurrogate(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var p = s.Partition(partition)!;
         var c = s.CloneOf(partition)!;
@@ -506,7 +603,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return parts.Length == 4 && parts[0] == "198" && parts[1] == "18" ? $"198.19.{parts[2]}.{parts[3]}" : "198.19.255.254";
     }
 
-    public void RemoveSurrogate(string surrogate, OperationContext context) => Change(s =>
+    public void RemoveSurrogate(string surrogate, OperationContext context) => Change(s => s.DomainOf(surrogate), s =>
     {
         var sur = s.Partition(surrogate);
         if (sur is null) return;
@@ -547,7 +644,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         Advance(s, s.Timing.Shutdown);
     });
 
-    public LogicalPartition TakeOver(string original, string surrogate, OperationContext context) => Change(s =>
+    public LogicalPartition TakeOver(string original, string surrogate, OperationContext context) => Change(s => s.DomainOf(original), s =>
     {
         var o = s.Partition(original)!;
         var sur = s.Partition(surrogate)!;
@@ -578,14 +675,12 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         if (m is not null) s.Mirrors.Remove(m);
         var clone = s.CloneOf(original);
         if (clone is not null) s.Clones.Remove(clone);
-        // An old_rootvg kept by an earlier update stays too, under the next free name (old_rootvg1, old_rootvg2, ...).
-        var older = s.Vg(o.Name, "old_rootvg") ?? s.Vg(sur.Name, "old_rootvg");
-        if (older is not null)
-        {
-            var n = 1;
-            while (s.VolumeGroups.Any(v => (v.Partition == o.Name || v.Partition == sur.Name) && v.Name == "old_rootvg" + n)) n++;
-            older.Name = "old_rootvg" + n;
-        }
+        // Rootvgs kept by earlier updates stay too, one generation older each: old_rootvg becomes old_rootvg1,
+        // old_rootvg1 becomes old_rootvg2, and so on.
+        var kept = s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot
+                && (string.Equals(v.Partition, o.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(v.Partition, sur.Name, StringComparison.OrdinalIgnoreCase)))
+            .OrderBy(v => v.Name == "old_rootvg" ? 0 : int.Parse(v.Name.Substring("old_rootvg".Length), CultureInfo.InvariantCulture)).ToList();
+        for (var i = 0; i < kept.Count; i++) kept[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
         origRoot.Name = "old_rootvg";
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
@@ -606,7 +701,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
 
     // ---------------------------------------------------------------- applications
 
-    public ApplicationMigration MoveApplication(string application, string destination, OperationContext context) => Change(s =>
+    public ApplicationMigration MoveApplication(string application, string destination, OperationContext context) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
     {
         var a = s.App(application)!;
         var dst = s.Partition(destination)!;
@@ -659,19 +754,13 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             acknowledged, records.Count, verified, false);
     }).Also(_ => Fault(Steps.Move, FaultTiming.After));
 
-    public IReadOnlyList<long> ReadApplicationRecords(string application)
+    public ApplicationRecords ReadApplicationRecords(string application) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
     {
-        using (_store.Lock(TimeSpan.FromSeconds(30)))
-        {
-            var s = _store.Load();
-            var marker = Path.Combine(_store.Root, UncommittedMarker);
-            if (File.Exists(marker)) Reconcile(s, marker);
-            var a = s.App(application)!;
-            return ReadRecords(s.Vg(a.DataVg)!, a.DataPath);
-        }
-    }
+        var a = s.App(application)!;
+        return new ApplicationRecords(a.NextSequence - 1, ReadRecords(s.Vg(a.DataVg)!, a.DataPath));
+    });
 
-    public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s =>
+    public ApplicationInstance RecoverApplication(string application, OperationContext context) => Change(s => s.DomainOf(s.App(application)!.Partition), s =>
     {
         var a = s.App(application)!;
         if (!a.Running)

@@ -1,0 +1,53 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    The LiveUpdate benchmarks: blackout, clone and mirror throughput, engine overhead, scale, import time.
+.DESCRIPTION
+    Each figure is measured side by side with its baseline in the same run and reported as a median (with min and max)
+    and a ratio; no absolute time is a verdict on its own. Writes report.json and report.md to -OutputPath and, with
+    -UpdateReadme, the table between the bench markers of README.md. Sections that need the Linux backend run as root
+    on Linux only and are reported as not run, with the reason, elsewhere.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $OutputPath,
+    [int] $Runs = 5,
+    [int[]] $ScalePartitions = @(10, 100, 1000),
+    [string] $Readme,
+    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead')
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+New-Item -ItemType Directory -Force $OutputPath | Out-Null
+. (Join-Path $PSScriptRoot 'BenchSupport.ps1')
+
+$report = [ordered]@{
+    Date     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm') + ' UTC'
+    Machine  = Get-MachineDescription
+    Sections = [ordered]@{}
+    Targets  = [System.Collections.Generic.List[object]]::new()
+}
+
+foreach ($name in $Section) {
+    $fn = "Measure-$name"
+    Write-Host "== $name"
+    try {
+        $report.Sections[$name] = & $fn -ModulePath $ModulePath -Runs $Runs -ScalePartitions $ScalePartitions -Targets $report.Targets
+    }
+    catch {
+        Write-Warning "$name failed: $($_.Exception.Message)"
+        $report.Sections[$name] = [ordered]@{ NotRun = "failed: $($_.Exception.Message)" }
+        $report.Targets.Add([ordered]@{ Section = $name; Target = 'runs'; Measured = 'failed'; Met = $false })
+    }
+}
+
+$json = Join-Path $OutputPath 'report.json'
+$md = Join-Path $OutputPath 'report.md'
+$report | ConvertTo-Json -Depth 8 | Set-Content $json
+$markdown = ConvertTo-BenchMarkdown $report
+$markdown | Set-Content $md
+Write-Host $markdown
+if ($Readme) { Update-ReadmeTable -Readme $Readme -Markdown $markdown }
+Write-Host "Report: $json, $md"

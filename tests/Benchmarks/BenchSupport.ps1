@@ -1,0 +1,192 @@
+# Measurements of the benchmark report. Each Measure-* returns an ordered dictionary for the report and adds its
+# targets (met or not, with the measured figure) to -Targets.
+
+function Get-Median([double[]] $Values) {
+    $sorted = @($Values | Sort-Object)
+    if ($sorted.Count -eq 0) { return [double]::NaN }
+    $mid = [math]::Floor($sorted.Count / 2)
+    if ($sorted.Count % 2) { $sorted[$mid] } else { ($sorted[$mid - 1] + $sorted[$mid]) / 2 }
+}
+
+function New-Stat([double[]] $Values, [int] $Digits = 3) {
+    [ordered]@{
+        Median = [math]::Round((Get-Median $Values), $Digits)
+        Min    = [math]::Round(($Values | Measure-Object -Minimum).Minimum, $Digits)
+        Max    = [math]::Round(($Values | Measure-Object -Maximum).Maximum, $Digits)
+        Runs   = $Values.Count
+    }
+}
+
+function Add-Target($Targets, [string] $Section, [string] $Target, [string] $Measured, [bool] $Met) {
+    $Targets.Add([ordered]@{ Section = $Section; Target = $Target; Measured = $Measured; Met = $Met })
+}
+
+function Get-MachineDescription {
+    $cpu = if (Test-Path /proc/cpuinfo) { ((Get-Content /proc/cpuinfo | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -split ':', 2)[1].Trim() } else { 'unknown' }
+    $mem = if (Test-Path /proc/meminfo) { [math]::Round(((Get-Content /proc/meminfo | Select-Object -First 1) -replace '\D', '') / 1MB, 1) } else { 0 }
+    $os = if (Test-Path /etc/os-release) { ((Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -split '=', 2)[1].Trim('"') } else { [Environment]::OSVersion.VersionString }
+    [ordered]@{
+        Cpu        = $cpu
+        Cores      = [Environment]::ProcessorCount
+        MemoryGiB  = $mem
+        Os         = $os
+        Kernel     = if ($IsLinux) { (& uname -r) } else { '' }
+        Dotnet     = [Environment]::Version.ToString()
+        PowerShell = $PSVersionTable.PSVersion.ToString()
+    }
+}
+
+function Get-PwshCommand {
+    $exe = Join-Path $PSHOME 'pwsh'
+    if ((Test-Path $exe) -and -not $IsWindows) { return @{ File = $exe; Args = @() } }
+    @{ File = (Get-Process -Id $PID).Path; Args = @((Join-Path $PSHOME 'pwsh.dll')) }
+}
+
+function Invoke-PwshJson {
+    # Runs a script in a fresh PowerShell process; the script's last output line is JSON, returned as an object.
+    param([string] $Script, [int] $TimeoutSeconds = 3600)
+    $pwsh = Get-PwshCommand
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($pwsh.File)
+    foreach ($a in $pwsh.Args) { $psi.ArgumentList.Add($a) }
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', "`$ErrorActionPreference = 'Stop'`n" + $Script) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.Environment['NO_COLOR'] = '1'
+    $p = [System.Diagnostics.Process]::Start($psi)
+    $out = $p.StandardOutput.ReadToEndAsync()
+    $err = $p.StandardError.ReadToEndAsync()
+    if (-not $p.WaitForExit($TimeoutSeconds * 1000)) { $p.Kill(); throw "A benchmark process ran longer than $TimeoutSeconds s." }
+    $p.WaitForExit()
+    if ($p.ExitCode -ne 0) { throw "A benchmark process failed ($($p.ExitCode)): $($err.Result)" }
+    (($out.Result.Trim() -split "`n")[-1]) | ConvertFrom-Json
+}
+
+function Measure-Import {
+    # Module import time in fresh processes, against importing modules that PowerShell ships.
+    param($ModulePath, $Runs, $ScalePartitions, $Targets)
+    $modules = [ordered]@{
+        LiveUpdate                           = $ModulePath
+        'Microsoft.PowerShell.ThreadJob'     = 'Microsoft.PowerShell.ThreadJob'
+        'Microsoft.PowerShell.PSResourceGet' = 'Microsoft.PowerShell.PSResourceGet'
+    }
+    $times = [ordered]@{}
+    foreach ($name in $modules.Keys) { $times[$name] = [System.Collections.Generic.List[double]]::new() }
+    for ($i = 0; $i -lt $Runs; $i++) {
+        foreach ($name in $modules.Keys) {
+            # Alternate the modules run by run, so that a slow moment of the machine hits all of them alike.
+            $r = Invoke-PwshJson "`$t = Measure-Command { Import-Module '$($modules[$name])' }; @{ ms = `$t.TotalMilliseconds } | ConvertTo-Json -Compress"
+            $times[$name].Add([double]$r.ms)
+        }
+    }
+    $result = [ordered]@{}
+    foreach ($name in $modules.Keys) { $result[$name] = New-Stat $times[$name] 1 }
+    $ours = $result.LiveUpdate.Median
+    $result.RatioToThreadJob = [math]::Round($ours / $result.'Microsoft.PowerShell.ThreadJob'.Median, 2)
+    $result.RatioToPSResourceGet = [math]::Round($ours / $result.'Microsoft.PowerShell.PSResourceGet'.Median, 2)
+    Add-Target $Targets 'Import' 'import no slower than PSResourceGet (ratio <= 1.0)' "ratio $($result.RatioToPSResourceGet) ($ours ms vs $($result.'Microsoft.PowerShell.PSResourceGet'.Median) ms)" ($result.RatioToPSResourceGet -le 1.0)
+    $result
+}
+
+function Measure-Scale {
+    # A simulated lab with N partitions, each live-updated once, in a fresh process per N: updates per second, peak
+    # memory (against the same process before the lab existed), and how the time grows with N.
+    param($ModulePath, $Runs, $ScalePartitions, $Targets)
+    $rows = [System.Collections.Generic.List[object]]::new()
+    foreach ($n in $ScalePartitions) {
+        $lab = Join-Path ([IO.Path]::GetTempPath()) "lu-bench-scale-$n-$PID"
+        $script = @"
+Import-Module '$ModulePath'
+`$me = [System.Diagnostics.Process]::GetCurrentProcess()
+`$me.Refresh(); `$base = `$me.PeakWorkingSet64
+`$created = Measure-Command { `$null = New-LiveUpdateLab -Path '$lab' -PartitionCount $n -RecordsPerSecond 0.01 }
+`$bundle = Join-Path '$lab' 'updates/7300-02-02'
+`$each = [System.Collections.Generic.List[double]]::new()
+`$all = [System.Diagnostics.Stopwatch]::StartNew()
+foreach (`$i in 1..$n) {
+    `$sw = [System.Diagnostics.Stopwatch]::StartNew()
+    `$r = Invoke-LiveUpdate -Partition "lpar`$i" -UpdatePath `$bundle
+    if (`$r.Status -ne 'Succeeded') { throw "lpar`${i}: `$(`$r.Status) `$(`$r.Reason)" }
+    `$each.Add(`$sw.Elapsed.TotalMilliseconds)
+}
+`$all.Stop()
+`$bad = @(Get-LogicalPartition | Where-Object { `$_.OsLevel.ToString() -ne '7300-02-02' }).Count
+`$me.Refresh()
+Remove-LiveUpdateLab -Path '$lab' -Confirm:`$false
+`$sorted = @(`$each | Sort-Object)
+@{ n = $n; createSeconds = `$created.TotalSeconds; totalSeconds = `$all.Elapsed.TotalSeconds; medianMs = `$sorted[[math]::Floor(`$sorted.Count / 2)];
+   maxMs = `$sorted[-1]; peakMB = [math]::Round(`$me.PeakWorkingSet64 / 1MB, 1); baseMB = [math]::Round(`$base / 1MB, 1); notUpdated = `$bad } | ConvertTo-Json -Compress
+"@
+        Write-Host "   $n partitions ..."
+        $r = Invoke-PwshJson $script
+        $rows.Add([ordered]@{
+                Partitions       = $n
+                CreateSeconds    = [math]::Round($r.createSeconds, 2)
+                TotalSeconds     = [math]::Round($r.totalSeconds, 2)
+                UpdatesPerSecond = [math]::Round($n / $r.totalSeconds, 1)
+                MedianUpdateMs   = [math]::Round($r.medianMs, 1)
+                MaxUpdateMs      = [math]::Round($r.maxMs, 1)
+                PeakMemoryMB     = $r.peakMB
+                BaselineMemoryMB = $r.baseMB
+                NotUpdated       = $r.notUpdated
+            })
+    }
+    $growth = [System.Collections.Generic.List[object]]::new()
+    for ($i = 1; $i -lt $rows.Count; $i++) {
+        $a = $rows[$i - 1]; $b = $rows[$i]
+        $growth.Add([ordered]@{
+                From = $a.Partitions; To = $b.Partitions
+                PartitionRatio = [math]::Round($b.Partitions / $a.Partitions, 1)
+                TimeRatio = [math]::Round($b.TotalSeconds / $a.TotalSeconds, 1)
+                PerUpdateRatio = [math]::Round($b.MedianUpdateMs / $a.MedianUpdateMs, 2)
+            })
+    }
+    foreach ($g in $growth) {
+        # Linear: ten times the partitions take about ten times as long (each update costs about the same).
+        Add-Target $Targets 'Scale' "time grows linearly from $($g.From) to $($g.To) partitions (time ratio <= 1.5 x partition ratio)" "time x$($g.TimeRatio) for partitions x$($g.PartitionRatio); median update x$($g.PerUpdateRatio)" ($g.TimeRatio -le 1.5 * $g.PartitionRatio)
+    }
+    foreach ($row in $rows) {
+        Add-Target $Targets 'Scale' "every partition of $($row.Partitions) updated" "$($row.NotUpdated) not updated" ($row.NotUpdated -eq 0)
+    }
+    [ordered]@{ Rows = $rows; Growth = $growth }
+}
+
+function Test-LinuxBench {
+    if (-not $IsLinux) { return 'not Linux' }
+    if ((& id -u) -ne '0') { return 'not root' }
+    $null
+}
+
+function ConvertTo-BenchMarkdown($Report) {
+    $m = $Report.Machine
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $lines.Add("Measured $($Report.Date) on $($m.Cpu), $($m.Cores) cores, $($m.MemoryGiB) GiB, $($m.Os) (kernel $($m.Kernel)), .NET $($m.Dotnet), PowerShell $($m.PowerShell).")
+    $lines.Add('')
+    $lines.Add('| section | target | measured | met |')
+    $lines.Add('|---|---|---|---|')
+    foreach ($t in $Report.Targets) { $lines.Add("| $($t.Section) | $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { '**not met**' }) |") }
+    foreach ($name in $Report.Sections.Keys) {
+        $s = $Report.Sections[$name]
+        if ($s -is [System.Collections.IDictionary] -and $s.Contains('NotRun')) { $lines.Add(''); $lines.Add("$name`: not run ($($s.NotRun)).") }
+    }
+    if ($Report.Sections.Contains('Scale') -and $Report.Sections.Scale.Contains('Rows')) {
+        $lines.Add('')
+        $lines.Add('| partitions | updates/s | median update (ms) | max update (ms) | total (s) | peak memory (MB) | memory before the lab (MB) |')
+        $lines.Add('|---|---|---|---|---|---|---|')
+        foreach ($r in $Report.Sections.Scale.Rows) { $lines.Add("| $($r.Partitions) | $($r.UpdatesPerSecond) | $($r.MedianUpdateMs) | $($r.MaxUpdateMs) | $($r.TotalSeconds) | $($r.PeakMemoryMB) | $($r.BaselineMemoryMB) |") }
+    }
+    if ($Report.Sections.Contains('Import') -and $Report.Sections.Import.Contains('LiveUpdate')) {
+        $i = $Report.Sections.Import
+        $lines.Add('')
+        $lines.Add("Import-Module, median of $($i.LiveUpdate.Runs) fresh processes: LiveUpdate $($i.LiveUpdate.Median) ms, Microsoft.PowerShell.ThreadJob $($i.'Microsoft.PowerShell.ThreadJob'.Median) ms (ratio $($i.RatioToThreadJob)), Microsoft.PowerShell.PSResourceGet $($i.'Microsoft.PowerShell.PSResourceGet'.Median) ms (ratio $($i.RatioToPSResourceGet)).")
+    }
+    $lines -join "`n"
+}
+
+function Update-ReadmeTable([string] $Readme, [string] $Markdown) {
+    $text = Get-Content $Readme -Raw
+    $start = '<!-- bench:start -->'; $end = '<!-- bench:end -->'
+    $i = $text.IndexOf($start); $j = $text.IndexOf($end)
+    if ($i -lt 0 -or $j -lt $i) { Write-Warning "README has no bench markers; the table was not written there."; return }
+    $text = $text.Substring(0, $i + $start.Length) + "`n" + $Markdown + "`n" + $text.Substring($j)
+    Set-Content $Readme $text -NoNewline
+}
