@@ -122,6 +122,13 @@ Describe 'Get-Help -Full' {
     }
 }
 
+Describe 'About topics' {
+    It 'ships <_> and Get-Help finds it' -ForEach (Get-ChildItem (Join-Path $PSScriptRoot '../../docs/en-US') -Filter 'about_*.md').BaseName {
+        Test-Path (Join-Path (Split-Path (Get-Module LiveUpdate).Path) "en-US/$_.help.txt") | Should -BeTrue
+        (Get-Help $_ | Out-String) | Should -Match "TOPIC\s+$_"
+    }
+}
+
 Describe 'Example <Number> of <Command>: <Title>' -ForEach $examples {
     BeforeAll {
         $folder = Join-Path $TestDrive "$Command-$Number"

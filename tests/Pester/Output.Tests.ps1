@@ -124,6 +124,26 @@ Describe 'The view of <Type>' -ForEach $types {
     }
 }
 
+Describe 'Coverage of the views' {
+    It 'has a sample and a view for every model type that a cmdlet writes, directly or in a property' {
+        Import-Module $env:LIVEUPDATE_MODULE
+        $reachable = [System.Collections.Generic.HashSet[type]]::new()
+        $queue = [System.Collections.Generic.Queue[type]]::new()
+        foreach ($command in Get-Command -Module LiveUpdate) { foreach ($t in $command.OutputType.Type) { if ($t) { $queue.Enqueue($t) } } }
+        while ($queue.Count) {
+            $t = $queue.Dequeue()
+            if ($t.IsArray) { $t = $t.GetElementType() }
+            if ($t.IsGenericType) { foreach ($a in $t.GetGenericArguments()) { $queue.Enqueue($a) }; continue }
+            if ($t.Namespace -ne 'LiveUpdate.Engine.Model' -or $t.IsEnum -or $t -eq [LiveUpdate.Engine.Model.OsLevel] -or -not $reachable.Add($t)) { continue }
+            foreach ($p in $t.GetProperties()) { $queue.Enqueue($p.PropertyType) }
+        }
+        $reachable.Count | Should -BeGreaterThan 10
+        foreach ($t in $reachable) {
+            $samples.Keys | Should -Contain $t.Name -Because "$($t.Name) is written by a cmdlet and needs a view test"
+        }
+    }
+}
+
 Describe 'Deserialized results for later inspection' {
     It 'turns every enumeration of the model back into itself' {
         $enums = [LiveUpdate.Engine.Model.OsLevel].Assembly.GetExportedTypes() | Where-Object { $_.IsEnum -and $_.Namespace -eq 'LiveUpdate.Engine.Model' }
