@@ -96,7 +96,16 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
             data["User"] = Environment.UserName;
             data["Host"] = Environment.MachineName;
             data["ProcessId"] = Environment.ProcessId;
-            JsonLinesLog.Event(LogPath, "Information", CommandName, null, $"{CommandName} started", data);
+            try
+            {
+                JsonLinesLog.Event(LogPath, "Information", CommandName, null, $"{CommandName} started", data);
+            }
+            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+            {
+                // Nothing has changed yet: an audit log that cannot be written stops the command before it starts.
+                ThrowTerminatingError(new ErrorRecord(new LiveUpdateException("LogPathNotWritable", ErrorKind.PermissionDenied,
+                    $"The log file '{LogPath}' cannot be written: {e.Message}", LogPath, e), "LogPathNotWritable", ErrorCategory.PermissionDenied, LogPath));
+            }
         }
     }
 
@@ -200,6 +209,8 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
                 _stopping = true;
             }
         }
+        if (StreamsOpen && Writer.TakeFailure() is { } failure)
+            WriteWarning($"The log file {failure}; the command goes on without it.");
     }
 
     /// <summary>

@@ -97,6 +97,7 @@ public sealed class LiveUpdateJob : Job, IStreamTarget
 
     private void Finish(JobState state, string status)
     {
+        if (_writer.TakeFailure() is { } failure) Warning.Add(new WarningRecord($"The log file {failure}; the job went on without it."));
         _status = status;
         if (_writer.LogPath is { } path)
             JsonLinesLog.Event(path, state == JobState.Completed ? "Information" : "Warning", "Invoke-LiveUpdate", _writer.OperationId,

@@ -116,6 +116,15 @@ Describe 'The JSON-lines audit log' {
         $failure.data.Target | Should -Not -BeNullOrEmpty
     }
 
+    It 'refuses a log file that cannot be written before anything changes' {
+        $missing = Join-Path $TestDrive 'no/such/folder/audit.jsonl'
+        $e = { New-RootVgClone -Partition lpar1 -Disk hdisk4 -LogPath $missing -ErrorAction Stop } |
+            Should -Throw -ErrorId 'LogPathNotWritable,LiveUpdate.PowerShell.Commands.NewRootVgCloneCommand' -PassThru
+        $e.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $e.TargetObject | Should -Be $missing
+        (Get-PhysicalVolume -Name hdisk4).State | Should -Be 'Free'
+    }
+
     It 'is written by a background job too' {
         $file = Join-Path $TestDrive 'job.jsonl'
         $other = Join-Path $TestDrive 'joblab'

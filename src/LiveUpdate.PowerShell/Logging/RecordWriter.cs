@@ -34,16 +34,35 @@ internal sealed class RecordWriter
         LogPath = logPath;
     }
 
-    public string? LogPath { get; }
+    /// <summary>The audit log; null when there is none, or when it could no longer be written.</summary>
+    public string? LogPath { get; private set; }
+
+    private string? _failure;
 
     /// <summary>The operation that log lines carry when an entry names none itself.</summary>
     public string? OperationId { get; set; }
 
-    /// <summary>Writes to the audit log only (used while the pipeline is stopping and streams are closed).</summary>
+    /// <summary>Why the audit log stopped, once (then null), so that the command can say so.</summary>
+    public string? TakeFailure() => System.Threading.Interlocked.Exchange(ref _failure, null);
+
+    /// <summary>
+    /// Writes to the audit log only (used while the pipeline is stopping and streams are closed). A log that can no
+    /// longer be written (disk full, file removed with its folder) must not break an update in flight: it is dropped
+    /// and the failure reported once.
+    /// </summary>
     public void Audit(LogEntry entry)
     {
         if (entry.OperationId is { } id) OperationId = id;
-        if (LogPath is not null) JsonLinesLog.Append(LogPath, entry, _command, OperationId);
+        if (LogPath is null) return;
+        try
+        {
+            JsonLinesLog.Append(LogPath, entry, _command, OperationId);
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            _failure = $"'{LogPath}' could not be written ({e.Message})";
+            LogPath = null;
+        }
     }
 
     public void Write(LogEntry entry, IStreamTarget target)
