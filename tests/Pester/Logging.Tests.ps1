@@ -134,6 +134,7 @@ Describe 'The JSON-lines audit log' {
         $job | Remove-Job
         $entries = @(Get-Content $file | ConvertFrom-Json)
         $entries[0].message | Should -Be 'Invoke-LiveUpdate started'
+        $entries[1].message | Should -Be "The live update of lpar1 runs as job $($job.Name) ($($job.Id))"
         ($entries | Where-Object operation -eq $r.OperationId).Count | Should -BeGreaterThan 10
         $entries[-1].message | Should -Match "^Job .* ended Completed: Succeeded$"
         Remove-LiveUpdateLab -Path $other -Confirm:$false

@@ -81,6 +81,8 @@ public sealed class InvokeLiveUpdateCommand : LiveUpdateRequestCmdlet
         if (target is null || action is null || !ShouldProcess(target, action + " (as a background job)")) return;
         var job = new LiveUpdateJob(MyInvocation.Line, JobName, Session.OpenAnother(engine), request, LogPath);
         JobRepository.Add(job);
+        if (LogPath is not null)
+            Logging.JsonLinesLog.Event(LogPath, "Information", "Invoke-LiveUpdate", null, $"The live update of {request.Partition} runs as job {job.Name} ({job.Id})");
         job.Start();
         WriteObject(job);
     }
