@@ -4,7 +4,11 @@
     Builds, tests and demonstrates the LiveUpdate module.
 .DESCRIPTION
     Tasks:
-      build    publish the cmdlet assembly and the module files to out/LiveUpdate (Import-Module ./out/LiveUpdate)
+      build    publish the cmdlet assembly and the module files to out/LiveUpdate (Import-Module ./out/LiveUpdate),
+               with the help made from docs/en-US (MAML and about topics)
+      docs     build, then refresh the syntax and parameter metadata of docs/en-US/*.md from the cmdlets
+      package  build, then pack out/LiveUpdate into out/packages/LiveUpdate.<version>.nupkg, which Install-PSResource
+               installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
       bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
@@ -14,7 +18,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench')]
+    [ValidateSet('build', 'test', 'demo', 'docs', 'package', 'bench')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -53,6 +57,36 @@ function Invoke-Build {
     if (Test-Path $moduleOut) { Remove-Item $moduleOut -Recurse -Force }
     Invoke-Native dotnet @('publish', (Join-Path $root 'src/LiveUpdate.PowerShell/LiveUpdate.PowerShell.csproj'), '-c', $Configuration, '-o', $moduleOut, '--nologo', '-v', 'quiet')
     Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Force
+    # The help: docs/en-US/*.md (PlatyPS's schema) to MAML and about topics beside the assembly.
+    Import-Module (Join-Path $root 'src/LiveUpdate.Build/MarkdownHelp.psm1') -Force
+    $null = ConvertTo-MamlHelp -Path (Join-Path $root 'docs/en-US') -OutputPath (Join-Path $moduleOut 'en-US')
+}
+
+function Invoke-Package {
+    # A .nupkg of the built module (the manifest gives its id, version, tags and release notes).
+    $packages = Join-Path $out 'packages'
+    if (Test-Path $packages) { Remove-Item $packages -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $packages
+    Compress-PSResource -Path $moduleOut -DestinationPath $packages
+    $package = Get-ChildItem $packages -Filter '*.nupkg'
+    Write-Host "Packed $($package.FullName)"
+    $package
+}
+
+function Update-Docs {
+    # Refreshes the SYNTAX and parameter metadata of docs/en-US/*.md from the built cmdlets (and adds pages for new
+    # ones); the prose stays. Runs in a child process, which loads the module and lets go of it afterwards.
+    $online = ((Import-PowerShellDataFile (Join-Path $root 'module/LiveUpdate.psd1')).PrivateData.PSData.ProjectUri) + '/blob/main/docs/en-US'
+    $script = "Import-Module '$moduleOut'; Import-Module '$(Join-Path $root 'src/LiveUpdate.Build/MarkdownHelp.psm1')'; Update-MarkdownHelp -Module LiveUpdate -Path '$(Join-Path $root 'docs/en-US')' -OnlineRoot '$online' -Verbose"
+    Invoke-Pwsh $script
+}
+
+function Invoke-Pwsh {
+    # Runs a script in a new process of this PowerShell (the tool's pwsh, or pwsh.dll under the dotnet host).
+    param([string] $Script)
+    $exe = Join-Path $PSHOME 'pwsh'
+    if ($IsWindows -or -not (Test-Path $exe)) { Invoke-Native (Get-Process -Id $PID).Path @((Join-Path $PSHOME 'pwsh.dll'), '-NoProfile', '-NonInteractive', '-Command', $Script) }
+    else { Invoke-Native $exe @('-NoProfile', '-NonInteractive', '-Command', $Script) }
 }
 
 function Install-Pester {
@@ -96,6 +130,7 @@ function Invoke-PesterTests {
     $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
     if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
     $env:LIVEUPDATE_MODULE = $moduleOut
+    $env:LIVEUPDATE_PACKAGES = Join-Path $out 'packages'
     $runs = @(Invoke-Pester -Configuration $config)
     if (-not $TestPath) {
         # The reliability matrix again, on the Linux backend (skipped with the reason where it cannot run).
@@ -113,8 +148,11 @@ function Invoke-PesterTests {
 
 switch ($Task) {
     'build' { Invoke-Build }
+    'docs' { Invoke-Build; Update-Docs }
+    'package' { Invoke-Build; $null = Invoke-Package }
     'test' {
         Invoke-Build
+        $null = Invoke-Package
         New-Item -ItemType Directory -Force $results | Out-Null
         $engine = Invoke-EngineTests
         $pester = Invoke-PesterTests

@@ -1,5 +1,6 @@
 @{
     RootModule           = 'LiveUpdate.dll'
+    # The one place of the version: src/Directory.Build.props gives it to the assemblies too.
     ModuleVersion        = '0.1.0'
     GUID                 = '5b0c7f7e-3c1f-4d52-9a47-6f1e0c2d8a31'
     Author               = 'The LiveUpdate authors'
@@ -8,6 +9,9 @@
     Description          = 'Live update of an operating system while its applications keep running: clone and mirror the root volume group, update the clone, boot a surrogate partition from it and move the applications there with a blackout of milliseconds.'
     PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
+    # The assemblies load before the type data, which names their types.
+    RequiredAssemblies   = @('LiveUpdate.Engine.dll', 'LiveUpdate.dll')
+    TypesToProcess       = @('LiveUpdate.types.ps1xml')
     FormatsToProcess     = @('LiveUpdate.format.ps1xml')
     CmdletsToExport      = @(
         'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Get-LiveUpdateSystem', 'Remove-LiveUpdateLab',
@@ -24,7 +28,13 @@
             Tags         = @('LiveUpdate', 'AIX', 'PowerVM', 'LPAR', 'rootvg', 'btrfs', 'Linux', 'Update', 'PSEdition_Core')
             ProjectUri   = 'https://example.invalid/liveupdate'
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'First release: the simulated Power system, the seven flow cmdlets, Invoke-LiveUpdate and Test-LiveUpdate.'
+            ReleaseNotes = @'
+0.1.0
+- A simulated IBM Power system in a folder (New-LiveUpdateLab, Connect-LiveUpdateSystem).
+- The seven flow cmdlets, Invoke-LiveUpdate (with progress, Ctrl+C and -AsJob) and Test-LiveUpdate.
+- Journalled operations: Get-LiveUpdateOperation, Resume-LiveUpdate, Undo-LiveUpdate, Test-ApplicationData.
+- Help (Get-Help, about_LiveUpdate), views in 80 columns, tab completion, a JSON-lines audit log (-LogPath).
+'@
         }
     }
 }

@@ -1,10 +1,12 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using System.Runtime.CompilerServices;
 using System.Threading;
+using System.Threading.Tasks;
 using LiveUpdate.Engine.Backends;
 using LiveUpdate.Engine.Backends.Simulated;
 using LiveUpdate.Engine.Flow;
@@ -34,108 +36,241 @@ internal static class Session
 
     public static LiveUpdateEngine Connect(ILiveUpdateBackend backend)
     {
-        backend.Faults = FaultInjector.FromEnvironment();
-        var engine = new LiveUpdateEngine(backend);
+        var engine = Open(backend);
         Current = engine;
         return engine;
     }
+
+    /// <summary>An engine over a backend, with the fault injection of the environment (a test facility).</summary>
+    public static LiveUpdateEngine Open(ILiveUpdateBackend backend)
+    {
+        backend.Faults = FaultInjector.FromEnvironment();
+        return new LiveUpdateEngine(backend);
+    }
+
+    /// <summary>A second, independent connection to the same system (for a background job).</summary>
+    public static LiveUpdateEngine OpenAnother(LiveUpdateEngine engine) => Open(Labs.Open(engine.Backend.Location));
 }
 
 /// <summary>
 /// The base of every LiveUpdate cmdlet: finds the connected system, hands the engine an OperationContext whose
 /// ShouldProcess is the cmdlet's, turns engine errors into ErrorRecords with stable ids, and writes the engine's log
-/// and progress on the pipeline thread (queued from any other thread, drained here).
+/// and progress on the pipeline thread. Long work (<see cref="Execute{T}"/>) runs on a worker thread while the
+/// pipeline thread pumps what the worker queues: log entries, progress and confirmation requests. Ctrl+C
+/// (StopProcessing) cancels the work's token; the pipeline thread keeps pumping until the engine has stopped
+/// safely, writing to the audit log only, since a stopping pipeline accepts no more records.
 /// </summary>
-public abstract class LiveUpdateCmdlet : PSCmdlet
+public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
 {
-    private readonly ConcurrentQueue<LogEntry> _log = new();
-    private readonly ConcurrentQueue<ProgressInfo> _progress = new();
+    private readonly ConcurrentQueue<object> _queue = new();
+    private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _cancel = new();
-    private readonly Dictionary<string, int> _activityIds = new();
+    private RecordWriter? _writer;
     private int _pipelineThread = -1;
+    private volatile bool _stopping;
 
     /// <summary>Appends every log entry of this command as a JSON line to this file (default: $LiveUpdateLogPath).</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty]
     public string? LogPath { get; set; }
 
     protected CancellationToken Cancellation => _cancel.Token;
+
+    private string CommandName => MyInvocation.MyCommand?.Name ?? GetType().Name;
+
+    internal RecordWriter Writer => _writer ??= new RecordWriter(CommandName, null);
 
     protected override void BeginProcessing()
     {
         _pipelineThread = Environment.CurrentManagedThreadId;
         if (LogPath is null && GetVariableValue("LiveUpdateLogPath") is { } preference)
-            LogPath = preference is PSObject pso ? pso.BaseObject?.ToString() : preference.ToString();
+        {
+            var text = preference is PSObject pso ? pso.BaseObject?.ToString() : preference.ToString();
+            if (!string.IsNullOrWhiteSpace(text)) LogPath = text;
+        }
         if (LogPath is not null) LogPath = GetUnresolvedProviderPathFromPSPath(LogPath);
+        _writer = new RecordWriter(CommandName, LogPath);
+        if (LogPath is not null)
+        {
+            var data = MyInvocation.BoundParameters.ToDictionary(kv => kv.Key, kv => (object?)kv.Value);
+            data["User"] = Environment.UserName;
+            data["Host"] = Environment.MachineName;
+            data["ProcessId"] = Environment.ProcessId;
+            try
+            {
+                JsonLinesLog.Event(LogPath, "Information", CommandName, null, $"{CommandName} started", data);
+            }
+            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+            {
+                // Nothing has changed yet: an audit log that cannot be written stops the command before it starts.
+                ThrowTerminatingError(new ErrorRecord(new LiveUpdateException("LogPathNotWritable", ErrorKind.PermissionDenied,
+                    $"The log file '{LogPath}' cannot be written: {e.Message}", LogPath, e), "LogPathNotWritable", ErrorCategory.PermissionDenied, LogPath));
+            }
+        }
     }
 
-    protected override void StopProcessing() => _cancel.Cancel();
+    protected override void StopProcessing()
+    {
+        _stopping = true;
+        if (_writer?.LogPath is { } path)
+            JsonLinesLog.Event(path, "Warning", CommandName, _writer.OperationId, "Stop requested (Ctrl+C): the work stops at the next safe point");
+        _cancel.Cancel();
+        _signal.Release();
+    }
 
-    protected override void EndProcessing() => Drain();
+    protected override void EndProcessing()
+    {
+        Drain();
+        if (_writer?.LogPath is { } path && !_stopping)
+            JsonLinesLog.Event(path, "Information", CommandName, _writer.OperationId, $"{CommandName} finished");
+    }
 
     /// <summary>The connected system; a terminating NotConnected error when there is none.</summary>
     protected LiveUpdateEngine Engine => Session.Current ?? throw new LiveUpdateException("NotConnected", ErrorKind.InvalidOperation,
         "No LiveUpdate system is connected in this session; run New-LiveUpdateLab -Path DIR or Connect-LiveUpdateSystem -Path DIR first.", null);
 
-    internal ILogger Logger => new CmdletLogger(_log, "LiveUpdate." + MyInvocation.MyCommand.Name);
+    internal ILogger Logger => new CmdletLogger(entry => Post(entry), "LiveUpdate." + CommandName);
 
     protected OperationContext Context() => new()
     {
         Logger = Logger,
-        ShouldProcess = (target, action) => ShouldProcess(target, action),
-        Progress = OnProgress,
+        ShouldProcess = AskShouldProcess,
+        Progress = info => Post(info),
         Cancellation = _cancel.Token,
     };
 
-    private void OnProgress(ProgressInfo info)
+    private bool OnPipelineThread => Environment.CurrentManagedThreadId == _pipelineThread;
+
+    private bool StreamsOpen => !_stopping && !Stopping;
+
+    /// <summary>Queues a record from any thread; on the pipeline thread it is written at once.</summary>
+    private void Post(object item)
     {
-        _progress.Enqueue(info);
-        if (Environment.CurrentManagedThreadId == _pipelineThread) Drain();
+        _queue.Enqueue(item);
+        if (OnPipelineThread) Drain();
+        else _signal.Release();
     }
 
-    /// <summary>Writes queued log entries and progress; call on the pipeline thread only.</summary>
+    private bool AskShouldProcess(string target, string action)
+    {
+        if (OnPipelineThread) return StreamsOpen && ShouldProcess(target, action);
+        var request = new ConfirmationRequest(target, action);
+        Post(request);
+        return request.Answer.Task.GetAwaiter().GetResult();
+    }
+
+    private sealed class ConfirmationRequest
+    {
+        public ConfirmationRequest(string target, string action)
+        {
+            Target = target;
+            Action = action;
+        }
+
+        public string Target { get; }
+        public string Action { get; }
+        public TaskCompletionSource<bool> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Writes queued log entries, progress and confirmation requests; on the pipeline thread only.</summary>
     protected void Drain()
     {
-        while (_log.TryDequeue(out var entry))
+        while (_queue.TryDequeue(out var item))
         {
-            if (LogPath is not null) JsonLinesLog.Append(LogPath, entry, OperationId);
-            switch (entry.Level)
+            try
             {
-                case LogLevel.Trace:
-                case LogLevel.Debug:
-                    WriteDebug(entry.Message);
-                    break;
-                case LogLevel.Information:
-                    WriteVerbose(entry.Message);
-                    break;
-                case LogLevel.Warning:
-                    WriteWarning(entry.Message);
-                    break;
-                default:
-                    WriteInformation(new InformationRecord(entry.Message, "LiveUpdate." + entry.Level));
-                    WriteVerbose(entry.Message);
-                    break;
+                switch (item)
+                {
+                    case LogEntry entry when StreamsOpen:
+                        Writer.Write(entry, this);
+                        break;
+                    case LogEntry entry:
+                        Writer.Audit(entry);
+                        break;
+                    case ProgressInfo progress when StreamsOpen:
+                        Writer.Write(progress, this);
+                        break;
+                    case ConfirmationRequest request:
+                        try
+                        {
+                            request.Answer.SetResult(StreamsOpen && ShouldProcess(request.Target, request.Action));
+                        }
+                        catch (Exception e)
+                        {
+                            request.Answer.SetException(e);
+                            if (e is PipelineStoppedException) _stopping = true;
+                        }
+                        break;
+                }
+            }
+            catch (PipelineStoppedException)
+            {
+                // Ctrl+C arrived between the check and the write: from now on, the audit log only.
+                _stopping = true;
             }
         }
-        while (_progress.TryDequeue(out var p))
+        if (StreamsOpen && Writer.TakeFailure() is { } failure)
+            WriteWarning($"The log file {failure}; the command goes on without it.");
+    }
+
+    /// <summary>
+    /// Runs long engine work on a worker thread and pumps its records on the pipeline thread until it ends. When
+    /// the pipeline was stopped meanwhile, the work has still run to its safe end before this throws.
+    /// </summary>
+    protected T Execute<T>(Func<LiveUpdateEngine, OperationContext, T> work)
+    {
+        var engine = Engine;
+        var context = Context();
+        var command = CommandName;
+        var task = Task.Factory.StartNew(() =>
         {
-            if (!_activityIds.TryGetValue(p.Activity, out var id)) _activityIds[p.Activity] = id = _activityIds.Count + 1;
-            var record = new ProgressRecord(id, p.Activity, p.Status)
-            {
-                PercentComplete = p.PercentComplete,
-                RecordType = p.Completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
-            };
-            if (p.Remaining is { } remaining) record.SecondsRemaining = (int)Math.Ceiling(remaining.TotalSeconds);
-            WriteProgress(record);
+            context.Logger.LogDebug("{Command} works on {Location} ({Backend}) on worker thread {Thread}; the pipeline thread relays its log, progress and confirmations",
+                command, engine.Backend.Location, engine.Backend.Kind, Environment.CurrentManagedThreadId);
+            return work(engine, context);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        task.ContinueWith(_ => _signal.Release(), TaskScheduler.Default);
+        while (true)
+        {
+            _signal.Wait();
+            Drain();
+            if (task.IsCompleted) break;
+        }
+        Drain();
+        if (_stopping || Stopping)
+        {
+            var outcome = task.IsFaulted ? task.Exception!.GetBaseException().Message : task.IsCanceled ? "cancelled" : "finished";
+            if (Writer.LogPath is { } path)
+                JsonLinesLog.Event(path, "Warning", CommandName, Writer.OperationId, $"{CommandName} stopped; the work ended safely: {outcome}");
+            throw new PipelineStoppedException();
+        }
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException e)
+        {
+            throw new LiveUpdateException("OperationStopped", ErrorKind.OperationStopped, "The operation was stopped before it changed anything that it could not undo.", null, e);
         }
     }
 
     /// <summary>The operation id that log lines carry, when the command runs one.</summary>
-    protected string? OperationId { get; set; }
+    protected string? OperationId
+    {
+        get => Writer.OperationId;
+        set => Writer.OperationId = value;
+    }
 
     internal static ErrorRecord ToErrorRecord(LiveUpdateException e)
     {
         var category = Enum.TryParse<ErrorCategory>(e.Kind.ToString(), out var c) ? c : ErrorCategory.NotSpecified;
         return new ErrorRecord(e, e.ErrorId, category, e.Target);
+    }
+
+    private void AuditError(LiveUpdateException e)
+    {
+        if (Writer.LogPath is { } path)
+            JsonLinesLog.Event(path, "Error", CommandName, Writer.OperationId, e.Message,
+                new Dictionary<string, object?> { ["ErrorId"] = e.ErrorId, ["Category"] = e.Kind.ToString(), ["Target"] = e.Target is LiveUpdateResult r ? r.Partition : e.Target });
     }
 
     /// <summary>Runs one item's work; an engine error becomes a non-terminating ErrorRecord for that item.</summary>
@@ -148,7 +283,8 @@ public abstract class LiveUpdateCmdlet : PSCmdlet
         catch (LiveUpdateException e)
         {
             Drain();
-            WriteError(ToErrorRecord(e));
+            AuditError(e);
+            if (StreamsOpen) WriteError(ToErrorRecord(e));
         }
         finally
         {
@@ -166,6 +302,7 @@ public abstract class LiveUpdateCmdlet : PSCmdlet
         catch (LiveUpdateException e)
         {
             Drain();
+            AuditError(e);
             ThrowTerminatingError(ToErrorRecord(e));
         }
         finally
@@ -180,10 +317,17 @@ public abstract class LiveUpdateCmdlet : PSCmdlet
     /// </summary>
     protected void WriteOutcomeError(LiveUpdateResult result)
     {
-        if (result.Status == LiveUpdateStatus.Succeeded) return;
+        if (OutcomeError(result) is not { } error) return;
+        AuditError((LiveUpdateException)error.Exception);
+        WriteError(error);
+    }
+
+    internal static ErrorRecord? OutcomeError(LiveUpdateResult result)
+    {
+        if (result.Status == LiveUpdateStatus.Succeeded) return null;
         var id = result.Status == LiveUpdateStatus.RolledBack ? "LiveUpdateRolledBack" : "LiveUpdateInterrupted";
         var message = $"Operation {result.OperationId} on {result.Partition}: {result.Status}. {result.Reason}";
-        WriteError(new ErrorRecord(new LiveUpdateException(id, ErrorKind.OperationStopped, message, result), id, ErrorCategory.OperationStopped, result));
+        return new ErrorRecord(new LiveUpdateException(id, ErrorKind.OperationStopped, message, result), id, ErrorCategory.OperationStopped, result);
     }
 
     protected static bool Matches(string value, string[]? patterns)
@@ -206,4 +350,11 @@ public abstract class LiveUpdateCmdlet : PSCmdlet
                 WriteError(ToErrorRecord(new LiveUpdateException(errorId, ErrorKind.ObjectNotFound, $"There is no {noun} named '{n}'.", n)));
         }
     }
+
+    // The cmdlet's own streams, as the record writer sees them (pipeline thread only).
+    void IStreamTarget.Verbose(string message) => WriteVerbose(message);
+    void IStreamTarget.Debug(string message) => WriteDebug(message);
+    void IStreamTarget.Warning(string message) => WriteWarning(message);
+    void IStreamTarget.Information(InformationRecord record) => WriteInformation(record);
+    void IStreamTarget.Progress(ProgressRecord record) => WriteProgress(record);
 }

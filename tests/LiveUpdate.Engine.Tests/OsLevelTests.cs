@@ -33,4 +33,16 @@ public class OsLevelTests
         Assert.Equal("7300-02-01", OsLevel.Parse("7300-2-1").ToString());
         Assert.Equal("7300-02-01-2346", OsLevel.Parse("7300-02-01-2346").ToString());
     }
+
+    [Fact]
+    public void Compares_untyped_with_a_level_or_its_text()
+    {
+        System.IComparable level = OsLevel.Parse("7300-02-02");
+        Assert.True(level.CompareTo(OsLevel.Parse("7300-02-01")) > 0);
+        Assert.True(level.CompareTo("7300-03-01") < 0);
+        Assert.Equal(0, level.CompareTo("7300-02-02-2346"));
+        Assert.True(level.CompareTo(null) > 0);
+        Assert.Throws<System.ArgumentException>(() => level.CompareTo(42));
+        Assert.Equal("7300-02-02", OsLevel.Parse("7300-02-02").Text);
+    }
 }

@@ -156,23 +156,65 @@ public sealed partial class LiveUpdateEngine
 
     // ------------------------------------------------------------------ running the steps
 
+    private static string Activity(OperationJournal j) => $"{(j.Kind == "Undo" ? "Undo" : "Live update")} of {j.Partition}";
+
+    /// <summary>How long each step should take on the backend's timing model, for the progress bar's estimate.</summary>
+    private TimeSpan Estimate(OperationJournal j, string step, UpdateBundle? bundle)
+    {
+        var t = Backend.Timing;
+        var inv = Inventory();
+        var p = Checks.FindPartition(inv, j.Partition);
+        var used = p is null ? 0 : Checks.RootVgUsedMB(inv, p);
+        return step switch
+        {
+            Steps.Clone when j.Kind == "Undo" => TimeSpan.Zero,
+            Steps.Clone => t.Copy(used),
+            Steps.Mirror => t.MirrorSync(used),
+            Steps.Install => bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes),
+            Steps.Boot => t.Boot,
+            Steps.Import => t.Import,
+            Steps.Move => TimeSpan.FromTicks(t.Blackout.Ticks * j.Applications.Count),
+            Steps.TakeOver => t.Shutdown,
+            _ => TimeSpan.Zero,
+        };
+    }
+
+    /// <summary>What a step does, as the progress bar shows it.</summary>
+    private static string Describe(OperationJournal j, string step, UpdateBundle? bundle) => step switch
+    {
+        Steps.Verify => $"verifying {j.BundleName} (manifest, every payload SHA-256, levels)",
+        Steps.Clone when j.Kind == "Undo" => $"adopting old_rootvg on {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Clone => $"cloning rootvg onto {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Mirror => $"mirroring rootvg onto {Join(j.MirrorDisks)}",
+        Steps.Install => $"installing {bundle?.Name ?? j.BundleName} into altinst_rootvg",
+        Steps.Boot => $"booting {Steps.SurrogateName(j.Partition)} from altinst_rootvg at {j.ToLevel}",
+        Steps.Import => $"importing the rootvg mirror into {Steps.SurrogateName(j.Partition)}",
+        Steps.Move => $"moving {string.Join(", ", j.Applications)} (each stops, then restarts on the mirrored data)",
+        Steps.TakeOver => $"{Steps.SurrogateName(j.Partition)} takes over the name and identity of {j.Partition}",
+        _ => step,
+    };
+
     private LiveUpdateResult Run(OperationJournal j, OperationContext context)
     {
+        using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
         var steps = j.Kind == "Undo" ? Steps.Undo : Steps.Update;
         string? current = null;
         var bundle = default(UpdateBundle);
-        var total = steps.Length;
-        var index = 0;
+        var activity = Activity(j);
+        var inner = context.Within(activity);
+        var estimates = steps.ToDictionary(s => s, s => Estimate(j, s, null));
         try
         {
             foreach (var step in steps)
             {
-                index++;
                 current = step;
                 if (step == Steps.Verify || step == Steps.Install) bundle ??= OpenBundle(j, step == Steps.Verify);
+                if (step == Steps.Verify) estimates[Steps.Install] = Estimate(j, Steps.Install, bundle);
                 if (j.StepDone(step)) continue;
                 if (!j.PointOfNoReturnPassed) context.Cancellation.ThrowIfCancellationRequested();
-                context.Report($"{(j.Kind == "Undo" ? "Undo" : "Live update")} of {j.Partition}", step, 100 * (index - 1) / total);
+                var remaining = steps.SkipWhile(s => s != step).Aggregate(TimeSpan.Zero, (sum, s) => sum + estimates[s]);
+                var total = estimates.Values.Aggregate(TimeSpan.Zero, (sum, e) => sum + e);
+                context.Report(activity, $"{step}: {Describe(j, step, bundle)}", (int)(100 - 100 * remaining.Ticks / Math.Max(1, total.Ticks)), remaining);
                 var before = Now;
                 j.Append("StepStarted", before, ("step", step));
                 if (step == Steps.Move && !j.PointOfNoReturnPassed)
@@ -180,10 +222,10 @@ public sealed partial class LiveUpdateEngine
                     j.Append("PointOfNoReturn", before);
                     context.Logger.LogInformation("[{Operation}] Point of no return: the applications stop on {Partition}", j.Id, j.Partition);
                 }
-                var detail = Do(j, step, bundle, context);
+                var detail = Do(j, step, bundle, inner);
                 j.Append("StepSucceeded", Now, ("step", step), ("detail", detail));
             }
-            context.Report($"{(j.Kind == "Undo" ? "Undo" : "Live update")} of {j.Partition}", "Done", 100, TimeSpan.Zero, completed: true);
+            context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
             var level = Checks.FindPartition(Inventory(), j.Partition)?.OsLevel;
             j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.Succeeded)), ("level", level?.ToString()),
                 ("reason", $"{j.Partition} runs {level}; every application moved with its data verified."));
@@ -202,8 +244,9 @@ public sealed partial class LiveUpdateEngine
                 {
                     context.Logger.LogInformation("[{Operation}] Retrying {Step}: the applications already run on the surrogate", j.Id, current);
                     j.Append("StepStarted", Now, ("step", current), ("retry", true));
-                    var detail = Do(j, current, bundle, context);
+                    var detail = Do(j, current, bundle, inner);
                     j.Append("StepSucceeded", Now, ("step", current), ("detail", detail));
+                    context.Report(activity, "Done", 100, TimeSpan.Zero, completed: true);
                     var level = Checks.FindPartition(Inventory(), j.Partition)?.OsLevel;
                     var reason = $"{current} failed once ({error.Message}) and succeeded when retried; {j.Partition} runs {level}.";
                     j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.Succeeded)), ("level", level?.ToString()), ("reason", reason));
@@ -214,7 +257,9 @@ public sealed partial class LiveUpdateEngine
                     j.Append("StepFailed", Now, ("step", current), ("error", again.Message));
                 }
             }
-            var why = j.PointOfNoReturnPassed
+            var why = e is OperationCanceledException
+                ? $"A stop was requested before {current}, before the point of no return; everything was rolled back and {j.Partition} stays at {j.FromLevel}; the applications never stopped."
+                : j.PointOfNoReturnPassed
                 ? $"{current} failed after the point of no return ({error.Message}); the applications were moved back to {j.Partition}, which stays at {j.FromLevel}."
                 : $"{current} failed before the point of no return ({error.Message}); everything was rolled back and {j.Partition} stays at {j.FromLevel}; the applications never stopped.";
             return RollBack(j, why, current, error, context);
@@ -273,7 +318,8 @@ public sealed partial class LiveUpdateEngine
                 {
                     var app = Inventory().Applications.FirstOrDefault(a => Same(a.Name, name));
                     if (app is null || !Same(app.Partition, p)) continue; // already moved
-                    context.Cancellation.ThrowIfCancellationRequested();
+                    // A stop request still counts until the first application stops; after that the move finishes.
+                    if (!j.Events("ApplicationMoved").Any()) context.Cancellation.ThrowIfCancellationRequested();
                     var moved = Backend.MoveApplication(name, surrogate!.Name, context);
                     j.Append("ApplicationMoved", Now, ("application", name), ("migration", moved));
                     if (moved.Status == "HealthCheckFailed")
@@ -294,11 +340,15 @@ public sealed partial class LiveUpdateEngine
     }
 
     /// <summary>Back to exactly where the operation started; applications run on the original with their data.</summary>
-    private LiveUpdateResult RollBack(OperationJournal j, string reason, string? failedStep, LiveUpdateException? error, OperationContext context)
+    private LiveUpdateResult RollBack(OperationJournal j, string reason, string? failedStep, LiveUpdateException? error, OperationContext outer)
     {
+        using var scope = outer.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
         var p = j.Partition;
+        var activity = Activity(j);
+        var context = outer.Within(activity);
         try
         {
+            outer.Report(activity, $"Rolling back: {reason}", 0);
             j.Append("RollbackStarted", Now, ("reason", reason));
             context.Logger.LogWarning("[{Operation}] Rolling back: {Reason}", j.Id, reason);
             var inv = Inventory();
@@ -317,6 +367,7 @@ public sealed partial class LiveUpdateEngine
             Backend.RemoveMirror(p, j.MirrorDisks, context);
             if (j.Kind == "Undo") Backend.RestoreOldRootVg(p, context);
             else Backend.RemoveClone(p, j.CloneDisks, context);
+            outer.Report(activity, "Rolled back", 100, TimeSpan.Zero, completed: true);
             j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.RolledBack)), ("level", Checks.FindPartition(Inventory(), p)?.OsLevel.ToString()), ("reason", reason),
                 ("failedStep", failedStep), ("errorId", error?.ErrorId));
             return Result(j, LiveUpdateStatus.RolledBack) with { FailedStep = failedStep, ErrorId = error?.ErrorId };
@@ -325,6 +376,7 @@ public sealed partial class LiveUpdateEngine
         {
             // The journal stays open: Resume-LiveUpdate finishes the roll-back.
             context.Logger.LogError("[{Operation}] The roll-back stopped: {Error}; run Resume-LiveUpdate -Id {Id} to finish it", j.Id, e.Message, j.Id);
+            outer.Report(activity, "Roll-back stopped", 100, TimeSpan.Zero, completed: true);
             return Result(j, LiveUpdateStatus.Interrupted, $"{reason} The roll-back stopped ({e.Message}); Resume-LiveUpdate -Id {j.Id} finishes it.") with { FailedStep = failedStep, ErrorId = error?.ErrorId };
         }
     }

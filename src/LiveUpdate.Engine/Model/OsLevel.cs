@@ -8,7 +8,7 @@ namespace LiveUpdate.Engine.Model;
 /// service pack (<c>7300-02-01</c>), optionally followed by a build week (<c>7300-02-01-2346</c>). Levels compare
 /// by release, then technology level, then service pack; the build week does not order levels.
 /// </summary>
-public sealed class OsLevel : IComparable<OsLevel>, IEquatable<OsLevel>
+public sealed class OsLevel : IComparable<OsLevel>, IComparable, IEquatable<OsLevel>
 {
     public OsLevel(int release, int technologyLevel, int servicePack, int build = 0)
     {
@@ -24,6 +24,9 @@ public sealed class OsLevel : IComparable<OsLevel>, IEquatable<OsLevel>
     public int TechnologyLevel { get; }
     public int ServicePack { get; }
     public int Build { get; }
+
+    /// <summary>The level as <c>oslevel -s</c> prints it, so that JSON and other property-wise exports read it too.</summary>
+    public string Text => ToString();
 
     /// <summary>Parses <c>RRRR-TT-SS</c> or <c>RRRR-TT-SS-BBBB</c>. PowerShell uses this to convert strings.</summary>
     public static OsLevel Parse(string text)
@@ -56,6 +59,15 @@ public sealed class OsLevel : IComparable<OsLevel>, IEquatable<OsLevel>
         c = TechnologyLevel.CompareTo(other.TechnologyLevel);
         return c != 0 ? c : ServicePack.CompareTo(other.ServicePack);
     }
+
+    /// <summary>Compares with another level or its text; PowerShell's -lt and -gt use this.</summary>
+    int IComparable.CompareTo(object? obj) => obj switch
+    {
+        null => 1,
+        OsLevel other => CompareTo(other),
+        string text => CompareTo(Parse(text)),
+        _ => throw new ArgumentException($"An OS level compares with another OS level, not with a {obj.GetType().Name}.", nameof(obj)),
+    };
 
     public bool Equals(OsLevel? other) => other is not null && CompareTo(other) == 0;
     public override bool Equals(object? obj) => obj is OsLevel o && Equals(o);

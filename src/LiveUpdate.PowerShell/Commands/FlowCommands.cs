@@ -32,18 +32,60 @@ public abstract class LiveUpdateRequestCmdlet : LiveUpdateCmdlet
         CloneDisk?.Select(d => d.Name).ToArray(), MirrorDisk?.Select(d => d.Name).ToArray());
 }
 
-/// <summary>Invoke-LiveUpdate: the whole live update of a partition, every step through the engine's flow.</summary>
-[Cmdlet(VerbsLifecycle.Invoke, "LiveUpdate", SupportsShouldProcess = true)]
-[OutputType(typeof(LiveUpdateResult))]
+/// <summary>
+/// Invoke-LiveUpdate: the whole live update of a partition, every step through the engine's flow. Runs on a worker
+/// thread while the pipeline thread writes its progress and log; -AsJob runs it as a background job instead.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "LiveUpdate", SupportsShouldProcess = true, DefaultParameterSetName = DefaultSet)]
+[OutputType(typeof(LiveUpdateResult), ParameterSetName = new[] { DefaultSet })]
+[OutputType(typeof(LiveUpdateJob), ParameterSetName = new[] { AsJobSet })]
 public sealed class InvokeLiveUpdateCommand : LiveUpdateRequestCmdlet
 {
-    protected override void ProcessRecord() => Run(() =>
+    private const string DefaultSet = "Default";
+    private const string AsJobSet = "AsJob";
+
+    /// <summary>Runs the update as a background job and returns the job at once.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = AsJobSet)]
+    public SwitchParameter AsJob { get; set; }
+
+    /// <summary>The name of the job; Job1, Job2, ... by default.</summary>
+    [Parameter(ParameterSetName = AsJobSet)]
+    [ValidateNotNullOrEmpty]
+    public string? JobName { get; set; }
+
+    protected override void ProcessRecord()
     {
-        var result = Engine.Invoke(Request(), Context());
-        if (result is null) return;
-        WriteObject(result);
-        WriteOutcomeError(result);
-    });
+        if (AsJob)
+        {
+            RunTerminating(StartJob);
+            return;
+        }
+        Run(() =>
+        {
+            var request = Request();
+            var result = Execute((engine, context) => engine.Invoke(request, context));
+            if (result is null) return;
+            OperationId = result.OperationId;
+            WriteObject(result);
+            WriteOutcomeError(result);
+        });
+    }
+
+    private void StartJob()
+    {
+        var engine = Engine;
+        var request = Request();
+        // Validate now and learn what the update would do, changing nothing: the engine asks before its first change.
+        string? target = null, action = null;
+        engine.Invoke(request, new OperationContext { Logger = Logger, ShouldProcess = (t, a) => { target = t; action = a; return false; } });
+        if (target is null || action is null || !ShouldProcess(target, action + " (as a background job)")) return;
+        var job = new LiveUpdateJob(MyInvocation.Line, JobName, Session.OpenAnother(engine), request, LogPath);
+        JobRepository.Add(job);
+        if (LogPath is not null)
+            Logging.JsonLinesLog.Event(LogPath, "Information", "Invoke-LiveUpdate", null, $"The live update of {request.Partition} runs as job {job.Name} ({job.Id})");
+        job.Start();
+        WriteObject(job);
+    }
 }
 
 /// <summary>Test-LiveUpdate: the preview: every check, the disks, the plan and its estimates; changes nothing.</summary>

@@ -12,6 +12,7 @@ public sealed class GetLiveUpdateOperationCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
+    [ArgumentCompleter(typeof(Completers.OperationIdCompleter))]
     public string[] Id { get; set; } = Array.Empty<string>();
 
     [Parameter(ParameterSetName = "All", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -45,6 +46,7 @@ public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
+    [ArgumentCompleter(typeof(Completers.UnfinishedOperationIdCompleter))]
     public string Id { get; set; } = "";
 
     /// <summary>Go back to where the operation started instead of finishing it.</summary>
@@ -54,7 +56,8 @@ public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
     protected override void ProcessRecord() => Run(() =>
     {
         OperationId = Id;
-        var result = Engine.Resume(Id, RollBack, Context());
+        var (id, rollBack) = (Id, RollBack.IsPresent);
+        var result = Execute((engine, context) => engine.Resume(id, rollBack, context));
         if (result is null) return;
         WriteObject(result);
         WriteOutcomeError(result);
@@ -78,7 +81,8 @@ public sealed class UndoLiveUpdateCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var result = Engine.Undo(Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray(), Context());
+        var (partition, disks) = (Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray());
+        var result = Execute((engine, context) => engine.Undo(partition, disks, context));
         if (result is null) return;
         WriteObject(result);
         WriteOutcomeError(result);

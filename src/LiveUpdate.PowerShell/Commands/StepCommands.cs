@@ -21,7 +21,8 @@ public sealed class NewRootVgCloneCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var clone = Engine.NewRootVgClone(Partition.Name, Disk.Select(d => d.Name).ToArray(), Context());
+        var (partition, disks) = (Partition.Name, Disk.Select(d => d.Name).ToArray());
+        var clone = Execute((engine, context) => engine.NewRootVgClone(partition, disks, context));
         if (clone is not null) WriteObject(clone);
     });
 }
@@ -43,7 +44,8 @@ public sealed class StartRootVgMirrorCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var mirror = Engine.StartRootVgMirror(Partition.Name, Disk.Select(d => d.Name).ToArray(), Context());
+        var (partition, disks) = (Partition.Name, Disk.Select(d => d.Name).ToArray());
+        var mirror = Execute((engine, context) => engine.StartRootVgMirror(partition, disks, context));
         if (mirror is not null) WriteObject(mirror);
     });
 }
@@ -65,7 +67,8 @@ public sealed class InstallCloneUpdateCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var clone = Engine.InstallCloneUpdate(Clone.Partition, GetUnresolvedProviderPathFromPSPath(Path), Context());
+        var (partition, path) = (Clone.Partition, GetUnresolvedProviderPathFromPSPath(Path));
+        var clone = Execute((engine, context) => engine.InstallCloneUpdate(partition, path, context));
         if (clone is not null) WriteObject(clone);
     });
 }
@@ -82,7 +85,8 @@ public sealed class StartUpdatedPartitionCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var surrogate = Engine.StartUpdatedPartition(Clone.Partition, Context());
+        var partition = Clone.Partition;
+        var surrogate = Execute((engine, context) => engine.StartUpdatedPartition(partition, context));
         if (surrogate is not null) WriteObject(surrogate);
     });
 }
@@ -104,7 +108,8 @@ public sealed class ImportMirrorVgCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var vg = Engine.ImportMirrorVg(Mirror.Partition, Partition.Name, Context());
+        var (partition, surrogate) = (Mirror.Partition, Partition.Name);
+        var vg = Execute((engine, context) => engine.ImportMirrorVg(partition, surrogate, context));
         if (vg is not null) WriteObject(vg);
     });
 }
@@ -126,7 +131,8 @@ public sealed class MoveApplicationCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => Run(() =>
     {
-        var moved = Engine.MoveApplication(Application.Name, Destination.Name, Context());
+        var (application, destination) = (Application.Name, Destination.Name);
+        var moved = Execute((engine, context) => engine.MoveApplication(application, destination, context));
         if (moved is null) return;
         WriteObject(moved);
         if (moved.Status != "Moved")
@@ -153,5 +159,9 @@ public sealed class RemoveVolumeGroupCommand : LiveUpdateCmdlet
     [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
     public PartitionIdentity Partition { get; set; } = null!;
 
-    protected override void ProcessRecord() => Run(() => Engine.RemoveVolumeGroup(Partition.Name, Name, Context()));
+    protected override void ProcessRecord() => Run(() =>
+    {
+        var (partition, name) = (Partition.Name, Name);
+        Execute((engine, context) => { engine.RemoveVolumeGroup(partition, name, context); return true; });
+    });
 }

@@ -140,7 +140,7 @@ public sealed class HostDescription
     public void Save(string folder)
     {
         var path = Path.Combine(folder, FileName);
-        LinuxStore.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
+        StateFile.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
     }
 
     private static LiveUpdateException Invalid(string path, string what) =>

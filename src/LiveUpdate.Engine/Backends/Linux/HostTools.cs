@@ -249,6 +249,17 @@ internal sealed class HostTools
 
     public bool LinkExists(string? ns, string link) => ProbeIp(ns, "link", "show", "dev", link).Succeeded;
 
+    /// <summary>
+    /// Deletes a link if it is there. The kernel removes the peer of a veth pair by itself, later, when the namespace of
+    /// the other end goes, so a link seen a moment ago may be gone by the time it is deleted: that is success too.
+    /// </summary>
+    public void DeleteLink(string? ns, string link)
+    {
+        if (!LinkExists(ns, link)) return;
+        var r = ProbeIp(ns, "link", "delete", link);
+        if (!r.Succeeded && LinkExists(ns, link)) Ip(ns, "link", "delete", link);
+    }
+
     public bool HasAddress(string? ns, string link, string cidr)
     {
         var r = ProbeIp(ns, "-o", "addr", "show", "dev", link);

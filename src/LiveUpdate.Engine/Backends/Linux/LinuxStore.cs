@@ -1,12 +1,7 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Threading;
 using LiveUpdate.Engine.Flow;
 
 namespace LiveUpdate.Engine.Backends.Linux;
@@ -129,129 +124,27 @@ internal sealed class MirrorRuntime
 internal sealed class LinuxStore
 {
     public const string StateFileName = "liveupdate-state.json";
-    public const string LockFileName = ".lock";
-    private const string HeaderPrefix = "LiveUpdate.LinuxState/1 sha256=";
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    public const string LockFileName = SystemLock.FileName;
+    private const string Header = "LiveUpdate.LinuxState/1";
 
-    private readonly object _gate = new();
-    private FileStream? _lock;
-    private int _depth;
+    private readonly SystemLock _lock;
 
-    public LinuxStore(string root) => Root = root;
+    public LinuxStore(string root)
+    {
+        Root = root;
+        _lock = new SystemLock(root);
+    }
 
     public string Root { get; }
     public string StatePath => Path.Combine(Root, StateFileName);
     public bool Exists => File.Exists(StatePath);
 
-    public IDisposable Lock(TimeSpan wait)
-    {
-        Monitor.Enter(_gate);
-        try
-        {
-            if (_depth++ == 0) _lock = Acquire(wait);
-            return new Releaser(this);
-        }
-        catch
-        {
-            _depth--;
-            Monitor.Exit(_gate);
-            throw;
-        }
-    }
+    public IDisposable Lock(TimeSpan wait) => _lock.Hold(wait);
 
-    private FileStream Acquire(TimeSpan wait)
-    {
-        var path = Path.Combine(Root, LockFileName);
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                // The lock is the open file itself; its content never changes, so merely reading a system changes no file.
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (clock.Elapsed < wait)
-            {
-                Thread.Sleep(15);
-            }
-            catch (IOException e)
-            {
-                throw new LiveUpdateException("LabBusy", ErrorKind.ResourceBusy,
-                    $"The system '{Root}' is being changed by another process; it stayed busy for {wait.TotalSeconds:0.#} s.", Root, e);
-            }
-        }
-    }
-
-    private void Release()
-    {
-        try
-        {
-            if (--_depth == 0)
-            {
-                _lock?.Dispose();
-                _lock = null;
-            }
-        }
-        finally
-        {
-            Monitor.Exit(_gate);
-        }
-    }
-
-    private sealed class Releaser : IDisposable
-    {
-        private LinuxStore? _store;
-        public Releaser(LinuxStore store) => _store = store;
-        public void Dispose() => Interlocked.Exchange(ref _store, null)?.Release();
-    }
-
-    public LinuxState Load()
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(StatePath, Encoding.UTF8);
-        }
-        catch (FileNotFoundException)
-        {
-            return new LinuxState();
-        }
-        var newline = text.IndexOf('\n');
-        if (newline < 0 || !text.StartsWith(HeaderPrefix, StringComparison.Ordinal)) throw Corrupt("its header is missing");
-        var expected = text.Substring(HeaderPrefix.Length, newline - HeaderPrefix.Length).Trim();
-        var body = text.Substring(newline + 1);
-        if (!string.Equals(Hash(body), expected, StringComparison.Ordinal)) throw Corrupt("its content does not match its checksum (truncated or edited by hand)");
-        try
-        {
-            return JsonSerializer.Deserialize<LinuxState>(body, Json) ?? throw Corrupt("it is empty");
-        }
-        catch (JsonException e)
-        {
-            throw Corrupt("it is not valid JSON: " + e.Message);
-        }
-    }
+    public LinuxState Load() => File.Exists(StatePath) ? StateFile.Read<LinuxState>(StatePath, Header, Corrupt) : new LinuxState();
 
     private LiveUpdateException Corrupt(string why) => new("LabStateCorrupt", ErrorKind.InvalidData,
         $"The state of '{Root}' cannot be trusted: {why}. Nothing was changed.", StatePath);
 
-    public void Save(LinuxState state)
-    {
-        var body = JsonSerializer.Serialize(state, Json);
-        WriteAtomically(StatePath, HeaderPrefix + Hash(body) + "\n" + body);
-    }
-
-    /// <summary>Write, flush to disk, rename: the file is either the old or the new one, never a mixture.</summary>
-    internal static void WriteAtomically(string path, string content)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            var bytes = Encoding.UTF8.GetBytes(content);
-            fs.Write(bytes, 0, bytes.Length);
-            fs.Flush(true);
-        }
-        File.Move(temp, path, overwrite: true);
-    }
-
-    private static string Hash(string body) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant();
+    public void Save(LinuxState state) => StateFile.WriteAtomically(StatePath, StateFile.Format(Header, state));
 }

@@ -1,12 +1,7 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Threading;
 using LiveUpdate.Engine.Flow;
 
 namespace LiveUpdate.Engine.Backends.Simulated;
@@ -27,77 +22,27 @@ internal sealed class LabStore
     public const string StateFileName = "system.state";
     public const string DisksFileName = "disks.state";
     public const string DomainsFolder = "domains";
-    public const string LockFileName = ".lock";
+    public const string LockFileName = SystemLock.FileName;
     private const string PendingFileName = "commit.pending";
-    private const string HeaderPrefix = "LiveUpdate.Lab/2 sha256=";
+    private const string Header = "LiveUpdate.Lab/2";
 
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-    private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 
     private readonly object _gate = new();
-    private FileStream? _lock;
-    private int _depth;
+    private readonly SystemLock _lock;
     private LabState? _cache;
 
-    public LabStore(string root) => Root = root;
+    public LabStore(string root)
+    {
+        Root = root;
+        _lock = new SystemLock(root, Recover);
+    }
 
     public string Root { get; }
     public string StatePath => Path.Combine(Root, StateFileName);
 
     public static bool IsLab(string root) => File.Exists(Path.Combine(root, StateFileName));
 
-    public IDisposable Lock(TimeSpan wait)
-    {
-        Monitor.Enter(_gate);
-        try
-        {
-            if (_depth++ == 0) _lock = Acquire(wait);
-            return new Releaser(this);
-        }
-        catch
-        {
-            _depth--;
-            Monitor.Exit(_gate);
-            throw;
-        }
-    }
-
-    private FileStream Acquire(TimeSpan wait)
-    {
-        var path = Path.Combine(Root, LockFileName);
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                // The lock is the open file itself; its content never changes, so merely reading a lab changes no file.
-                try
-                {
-                    Recover();
-                }
-                catch
-                {
-                    fs.Dispose();
-                    throw;
-                }
-                return fs;
-            }
-            catch (DirectoryNotFoundException e)
-            {
-                throw Gone(e);
-            }
-            catch (IOException) when (clock.Elapsed < wait)
-            {
-                Thread.Sleep(15);
-            }
-            catch (IOException e)
-            {
-                throw new LiveUpdateException("LabBusy", ErrorKind.ResourceBusy,
-                    $"The lab '{Root}' is being changed by another process; it stayed busy for {wait.TotalSeconds:0.#} s.", Root, e);
-            }
-        }
-    }
+    public IDisposable Lock(TimeSpan wait) => _lock.Hold(wait);
 
     /// <summary>Holding the lock: finish the renames of a change whose process died, and drop its stray temporary files.</summary>
     private void Recover()
@@ -118,29 +63,6 @@ internal sealed class LabStore
         var strays = Directory.EnumerateFiles(Root, "*.commit").Concat(Directory.EnumerateFiles(Root, "*.tmp-*"));
         if (Directory.Exists(domains)) strays = strays.Concat(Directory.EnumerateFiles(domains, "*.commit"));
         foreach (var stale in strays.ToList()) File.Delete(stale);
-    }
-
-    private void Release()
-    {
-        try
-        {
-            if (--_depth == 0)
-            {
-                _lock?.Dispose();
-                _lock = null;
-            }
-        }
-        finally
-        {
-            Monitor.Exit(_gate);
-        }
-    }
-
-    private sealed class Releaser : IDisposable
-    {
-        private LabStore? _store;
-        public Releaser(LabStore store) => _store = store;
-        public void Dispose() => Interlocked.Exchange(ref _store, null)?.Release();
     }
 
     /// <summary>Forgets the parsed state (after a change failed half-way through it).</summary>
@@ -196,33 +118,13 @@ internal sealed class LabStore
 
     private T Read<T>(string path)
     {
-        string text;
         try
         {
-            text = File.ReadAllText(path, Encoding.UTF8);
-        }
-        catch (FileNotFoundException)
-        {
-            throw Corrupt(path, "it is missing");
+            return StateFile.Read<T>(path, Header, why => Corrupt(path, why));
         }
         catch (DirectoryNotFoundException e)
         {
             throw Gone(e);
-        }
-        var newline = text.IndexOf('\n');
-        if (newline < 0 || !text.StartsWith(HeaderPrefix, StringComparison.Ordinal))
-            throw Corrupt(path, "its header is missing");
-        var expected = text.Substring(HeaderPrefix.Length, newline - HeaderPrefix.Length).Trim();
-        var body = text.Substring(newline + 1);
-        if (!string.Equals(Hash(body), expected, StringComparison.Ordinal))
-            throw Corrupt(path, "its content does not match its checksum (truncated or edited by hand)");
-        try
-        {
-            return JsonSerializer.Deserialize<T>(body, Json) ?? throw Corrupt(path, "it is empty");
-        }
-        catch (JsonException e)
-        {
-            throw Corrupt(path, "it is not valid JSON: " + e.Message);
         }
     }
 
@@ -261,9 +163,9 @@ internal sealed class LabStore
                 Domains = all,
             })));
             Directory.CreateDirectory(Path.Combine(Root, DomainsFolder));
-            foreach (var (relative, content) in files) WriteFlushed(Path.Combine(Root, relative) + ".commit", content);
+            foreach (var (relative, content) in files) StateFile.WriteFlushed(Path.Combine(Root, relative) + ".commit", content);
             var pending = Path.Combine(Root, PendingFileName);
-            WriteFlushed(pending, string.Join("\n", files.Select(f => f.Relative)) + "\n");
+            StateFile.WriteFlushed(pending, string.Join("\n", files.Select(f => f.Relative)) + "\n");
             foreach (var (relative, _) in files) File.Move(Path.Combine(Root, relative) + ".commit", Path.Combine(Root, relative), overwrite: true);
             File.Delete(pending);
             lock (_gate) _cache = state;
@@ -272,27 +174,5 @@ internal sealed class LabStore
 
     private static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
-    private static string Format<T>(T value)
-    {
-        var body = JsonSerializer.Serialize(value, Json);
-        return HeaderPrefix + Hash(body) + "\n" + body;
-    }
-
-    private static void WriteFlushed(string path, string content)
-    {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
-        var bytes = Encoding.UTF8.GetBytes(content);
-        fs.Write(bytes, 0, bytes.Length);
-        fs.Flush(true);
-    }
-
-    /// <summary>Write, flush to disk, rename: the file is either the old or the new one, never a mixture.</summary>
-    internal static void WriteAtomically(string path, string content)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        WriteFlushed(temp, content);
-        File.Move(temp, path, overwrite: true);
-    }
-
-    private static string Hash(string body) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant();
+    private static string Format<T>(T value) => StateFile.Format(Header, value);
 }

@@ -127,7 +127,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
                 if (!File.Exists(file)) continue;
                 var lines = File.ReadAllLines(file);
                 var keep = lines.TakeWhile(l => l.Length >= 8 && long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture) <= acknowledged).ToList();
-                if (keep.Count != lines.Length) LabStore.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
+                if (keep.Count != lines.Length) StateFile.WriteAtomically(file, string.Concat(keep.Select(l => l + "\n")));
             }
         }
         File.Delete(marker);
@@ -335,16 +335,40 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         return File.ReadLines(file).Where(l => l.Length >= 8).Select(l => long.Parse(l.Substring(0, 8), CultureInfo.InvariantCulture)).ToList();
     }
 
-    private static void CopyTree(string from, string to)
+    private static void CopyTree(string from, string to, Action<double>? progress = null)
     {
         if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
         Directory.CreateDirectory(to);
         if (!Directory.Exists(from)) return;
         foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
             Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
+        var files = Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Select(f => new FileInfo(f)).ToList();
+        var total = Math.Max(1, files.Sum(f => f.Length));
+        long copied = 0;
+        foreach (var file in files)
+        {
+            File.Copy(file.FullName, Path.Combine(to, Path.GetRelativePath(from, file.FullName)), overwrite: true);
+            copied += file.Length;
+            progress?.Invoke((double)copied / total);
+        }
     }
+
+    /// <summary>Reports a copy of <paramref name="megabytes"/> that takes <paramref name="duration"/> on the virtual clock.</summary>
+    private static Action<double> CopyProgress(OperationContext context, string activity, long megabytes, TimeSpan duration)
+    {
+        var last = -1;
+        context.Report(activity, $"0 of {megabytes} MB", 0, duration);
+        return share =>
+        {
+            var percent = (int)(share * 100);
+            if (percent == last) return;
+            last = percent;
+            context.Report(activity, $"{(long)(share * megabytes)} of {megabytes} MB", percent, TimeSpan.FromTicks((long)(duration.Ticks * (1 - share))));
+        };
+    }
+
+    private static void CopyDone(OperationContext context, string activity, long megabytes)
+        => context.Report(activity, $"{megabytes} of {megabytes} MB", 100, TimeSpan.Zero, completed: true);
 
     private void Wipe(string disk)
     {
@@ -362,7 +386,9 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         var usedMB = root.LogicalVolumes.Sum(l => l.SizeMB);
         context.Logger.LogInformation("Copying rootvg of {Partition} ({UsedMB} MB) to {Disks} as altinst_rootvg", p.Name, usedMB, string.Join(",", disks));
         foreach (var d in disks) Wipe(d);
-        CopyTree(Content(root), Folder(disks[0]));
+        var copying = $"Copying rootvg of {p.Name} to {string.Join(", ", disks)}";
+        CopyTree(Content(root), Folder(disks[0]), CopyProgress(context, copying, usedMB, s.Timing.Copy(usedMB)));
+        CopyDone(context, copying, usedMB);
         Fault(Steps.Clone, FaultTiming.During);
         var vg = new VgRecord
         {
@@ -387,7 +413,9 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         var usedMB = root.LogicalVolumes.Sum(l => l.SizeMB);
         context.Logger.LogInformation("Mirroring rootvg of {Partition} onto {Disks} and synchronising {UsedMB} MB", p.Name, string.Join(",", disks), usedMB);
         foreach (var d in disks) Wipe(d);
-        CopyTree(Content(root), Folder(disks[0]));
+        var syncing = $"Synchronising the rootvg mirror of {p.Name} on {string.Join(", ", disks)}";
+        CopyTree(Content(root), Folder(disks[0]), CopyProgress(context, syncing, usedMB, s.Timing.MirrorSync(usedMB)));
+        CopyDone(context, syncing, usedMB);
         Fault(Steps.Mirror, FaultTiming.During);
         root.MirrorDisks = disks.ToList();
         var duration = s.Timing.MirrorSync(usedMB);
@@ -489,6 +517,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             if (++done == (bundle.Packages.Count + 1) / 2) Fault(Steps.Install, FaultTiming.During);
             context.Report("Installing " + bundle.Name, package.Name, 100 * done / bundle.Packages.Count);
         }
+        context.Report("Installing " + bundle.Name, $"{done} packages installed", 100, TimeSpan.Zero, completed: true);
         vg.Filesets = filesets.Values.OrderBy(f => f, StringComparer.Ordinal).ToList();
         vg.OsLevel = bundle.TargetLevel.ToString();
         WriteOsFiles(content, vg);
@@ -686,6 +715,7 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
         var sync = TimeSpan.FromMilliseconds(s.Timing.SyncMilliseconds);
         var start = TimeSpan.FromMilliseconds((a.StartMilliseconds > 0 ? a.StartMilliseconds : s.Timing.StartMilliseconds) + s.Timing.HealthMilliseconds);
         context.Logger.LogInformation("Stopping {Application} on {Source}: the blackout starts", a.Name, source);
+        context.BlackoutStarted(a.Name, source, dst.Name);
         a.Running = false;
         Advance(s, stop);
         var acknowledged = a.NextSequence - 1;
@@ -712,12 +742,14 @@ public sealed class SimulatedBackend : ILiveUpdateBackend
             Advance(s, start + waited);
             a.Running = true;
             context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} within {Timeout}s", a.Name, a.HealthCheck, dst.Name, a.HealthTimeoutSeconds);
+            context.BlackoutEnded(a.Name, dst.Name, stop + sync + start + waited, answered: false);
             return new ApplicationMigration(a.Name, source, dst.Name, "HealthCheckFailed", stop + sync + start + waited, stop, sync, start + waited,
                 acknowledged, records.Count, verified, false);
         }
         Advance(s, start);
         a.Running = true;
         context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends", a.Name, dst.Name);
+        context.BlackoutEnded(a.Name, dst.Name, stop + sync + start);
         return new ApplicationMigration(a.Name, source, dst.Name, verified ? "Moved" : "DataMismatch", stop + sync + start, stop, sync, start,
             acknowledged, records.Count, verified, false);
     }).Also(_ => Fault(Steps.Move, FaultTiming.After));
