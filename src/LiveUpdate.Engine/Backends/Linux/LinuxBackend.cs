@@ -257,11 +257,21 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         {
             if (!n.CreateBridge)
                 throw new LiveUpdateException("BridgeMissing", ErrorKind.ObjectNotFound, $"The bridge {n.Bridge} of the description does not exist.", n.Bridge);
-            _tools.Ip(n.Namespace, "link", "add", n.Bridge!, "type", "bridge");
+            // A bridge without a link-layer address of its own takes the lowest of its ports' and changes it when
+            // that port goes (a partition that shuts down): the neighbours' caches then point at an address nobody
+            // has, and their traffic through the bridge stalls for seconds. So the bridge gets a fixed address.
+            _tools.Ip(n.Namespace, "link", "add", n.Bridge!, "address", BridgeAddress(), "type", "bridge");
             s.BridgeCreated = true;
         }
         if (n.Gateway is not null && (n.CreateBridge || s.BridgeCreated)) _tools.AddAddress(n.Namespace, n.Bridge!, n.Gateway);
         _tools.Ip(n.Namespace, "link", "set", n.Bridge!, "up");
+    }
+
+    /// <summary>A locally administered link-layer address for the bridge a lab makes, derived from the host's id.</summary>
+    private string BridgeAddress()
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("bridge/" + Description.Id));
+        return "02:" + string.Join(":", hash.Take(5).Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
     }
 
     // ================================================================== inventory
