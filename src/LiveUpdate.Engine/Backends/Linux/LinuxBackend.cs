@@ -536,14 +536,15 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         context.Logger.LogInformation("Partition {Partition} runs: container process {Pid}, init {Leader}", p.Name, p.NspawnPid, p.LeaderPid);
     }
 
-    /// <summary>Stops a partition's container and everything in it (also one that a failed step left unrecorded).</summary>
+    /// <summary>
+    /// Stops a partition's container and everything in it (also one that a failed step left unrecorded). A container
+    /// process that has exited is done with: it holds no mount, namespace or file any more, whenever its parent (often
+    /// the host's init, as start-stop-daemon leaves it) gets round to reaping it.
+    /// </summary>
     private void StopContainer(PartitionRuntime p)
     {
         if (p.NspawnPid > 0 && HostTools.CommandLine(p.NspawnPid).Contains("--machine=" + Machine(p), StringComparison.Ordinal))
-        {
             HostTools.StopProcess(p.NspawnPid, TimeSpan.FromSeconds(15));
-            HostTools.WaitGone(p.NspawnPid, TimeSpan.FromSeconds(5));
-        }
         StopStrays(p);
         p.NspawnPid = 0;
         p.LeaderPid = 0;
@@ -554,10 +555,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
     {
         var tag = "--machine=" + Machine(p);
         foreach (var pid in HostTools.Processes().Where(x => HostTools.Alive(x) && HostTools.CommandLine(x).Split(' ').Contains(tag)).ToList())
-        {
             HostTools.StopProcess(pid, TimeSpan.FromSeconds(15));
-            HostTools.WaitGone(pid, TimeSpan.FromSeconds(5));
-        }
     }
 
     private void ShutDown(PartitionRuntime p, OperationContext context)
@@ -730,7 +728,11 @@ public sealed class LinuxBackend : ILiveUpdateBackend
     private void PlaceVolume(string mount, LvRuntime lv, string snapshot, string? replaced = null)
     {
         var target = LvPath(mount, lv);
-        if (replaced is not null && Directory.Exists(target) && !Directory.Exists(replaced)) Directory.Move(target, replaced);
+        if (replaced is not null && Directory.Exists(target) && !Directory.Exists(replaced))
+        {
+            _tools.Log.LogInformation("Renaming {Volume} to {Replaced}; it is deleted once the application answers", target, replaced);
+            Directory.Move(target, replaced);
+        }
         else _tools.DeleteSubvolume(target);
         _tools.Snapshot(snapshot, target, readOnly: false);
     }
