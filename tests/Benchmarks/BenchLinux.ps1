@@ -450,6 +450,15 @@ function Invoke-RawCopy([string] $Device, [string] $SourceMount, [string] $Targe
     $seconds
 }
 
+function Reset-CopyTarget([string] $Device, [string] $SourceMount) {
+    # The same start for every measured copy: the target disk discarded (so the mkfs.btrfs inside the measurement
+    # has nothing to discard, whether the disk held a copy before or not), the source's deleted snapshots cleaned,
+    # dirty pages written and the page cache dropped.
+    Invoke-Tool blkdiscard @($Device) | Out-Null
+    Invoke-Tool btrfs @('subvolume', 'sync', $SourceMount) | Out-Null
+    Clear-FileCache
+}
+
 function Invoke-ThroughputRun([string] $Work, [string] $Filler, [int] $Run) {
     $path = Join-Path $Work "lab-$Run"
     New-LiveUpdateLab -Backend Linux -Path $path -DiskSizeMB 2048 -Confirm:$false | Out-Null
@@ -463,36 +472,45 @@ function Invoke-ThroughputRun([string] $Work, [string] $Filler, [int] $Run) {
         $mb = $bytes / 1e6
         $row = [ordered]@{ DataMB = [math]::Round($mb, 1) }
 
-        # The raw commands first, then the module's step, on the same disk (mkfs.btrfs discards the whole device, so
-        # each starts from an empty disk file).
-        Clear-FileCache
-        $row.RawCloneMBps = $mb / (Invoke-RawCopy $lab.Loops.hdisk1 $source (Join-Path $mnt 'bench-raw') 'bench.raw')
-        Clear-FileCache
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        New-RootVgClone -Partition lpar1 -Disk hdisk1 -Confirm:$false | Out-Null
-        Invoke-Tool sync @('--file-system', (Get-MountOf $lab.Loops.hdisk1 $mnt)) | Out-Null
-        $row.ModuleCloneMBps = $mb / $sw.Elapsed.TotalSeconds
+        # Odd runs copy by hand first, then with the module, on the same disk; even runs the module first and by hand
+        # on the free hdisk3 after it (the module's copy cannot be undone without removing the lab), so that neither
+        # always goes first. Every copy starts from a discarded disk.
+        $raw = { param($disk) Reset-CopyTarget $lab.Loops[$disk] $source; $mb / (Invoke-RawCopy $lab.Loops[$disk] $source (Join-Path $mnt 'bench-raw') 'bench.raw') }
+        $module = {
+            param($disk, [scriptblock] $step)
+            Reset-CopyTarget $lab.Loops[$disk] $source
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            & $step | Out-Null
+            Invoke-Tool sync @('--file-system', (Get-MountOf $lab.Loops[$disk] $mnt)) | Out-Null
+            $mb / $sw.Elapsed.TotalSeconds
+        }
+        $clone = { New-RootVgClone -Partition lpar1 -Disk hdisk1 -Confirm:$false }
+        $mirror = { Start-RootVgMirror -Partition lpar1 -Disk hdisk2 -Confirm:$false }
+        if ($Run % 2) {
+            $row.RawCloneMBps = & $raw hdisk1
+            $row.ModuleCloneMBps = & $module hdisk1 $clone
+            $row.RawMirrorMBps = & $raw hdisk2
+            $row.ModuleMirrorMBps = & $module hdisk2 $mirror
+        }
+        else {
+            $row.ModuleCloneMBps = & $module hdisk1 $clone
+            $row.RawCloneMBps = & $raw hdisk3
+            $row.ModuleMirrorMBps = & $module hdisk2 $mirror
+            $row.RawMirrorMBps = & $raw hdisk3
+        }
 
-        Clear-FileCache
-        $row.RawMirrorMBps = $mb / (Invoke-RawCopy $lab.Loops.hdisk2 $source (Join-Path $mnt 'bench-raw') 'bench.raw')
-        Clear-FileCache
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        Start-RootVgMirror -Partition lpar1 -Disk hdisk2 -Confirm:$false | Out-Null
-        Invoke-Tool sync @('--file-system', (Get-MountOf $lab.Loops.hdisk2 $mnt)) | Out-Null
-        $row.ModuleMirrorMBps = $mb / $sw.Elapsed.TotalSeconds
-
-        # The physical ceiling: dd of as many bytes from the root disk to a free disk, direct I/O both ways. The first
-        # MiB (the btrfs superblock) is left out, so the copy never shows the kernel a second member of rootvg.
+        # The physical ceiling: dd of as many bytes from the root disk to a free disk, direct I/O both ways and a flush
+        # at the end (as every copy here ends). The first MiB (the btrfs superblock) is left out, so the copy never
+        # shows the kernel a second member of rootvg.
         $mib = [math]::Ceiling($bytes / 1MB)
-        Clear-FileCache
+        Reset-CopyTarget $lab.Loops.hdisk3 $source
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        Invoke-Tool dd @("if=$($lab.Loops.hdisk0)", "of=$($lab.Loops.hdisk3)", 'bs=1M', 'skip=1', 'seek=1', "count=$mib", 'iflag=direct', 'oflag=direct', 'status=none') | Out-Null
+        Invoke-Tool dd @("if=$($lab.Loops.hdisk0)", "of=$($lab.Loops.hdisk3)", 'bs=1M', 'skip=1', 'seek=1', "count=$mib", 'iflag=direct', 'oflag=direct', 'conv=fsync', 'status=none') | Out-Null
         $row.DdMBps = $mib * 1MB / 1e6 / $sw.Elapsed.TotalSeconds
-        Invoke-Tool wipefs @('--all', '--quiet', $lab.Loops.hdisk3) | Out-Null
 
         # The reference a raid1 mirror would cost: device add and a balance that converts data and metadata to raid1
         # (it relocates every chunk, so it writes about twice the data). Last, as it changes rootvg; the lab goes next.
-        Clear-FileCache
+        Reset-CopyTarget $lab.Loops.hdisk3 $source
         $sw = [Diagnostics.Stopwatch]::StartNew()
         Invoke-Tool btrfs @('device', 'add', '-f', $lab.Loops.hdisk3, $source) | Out-Null
         Invoke-Tool btrfs @('balance', 'start', '-dconvert=raid1', '-mconvert=raid1', $source) | Out-Null
@@ -564,8 +582,8 @@ function Split-CommandLine([string] $Line) {
 function ConvertFrom-CommandLog([string[]] $Messages) {
     # The steps of a run, from its Verbose log: every external command with the exit code it had, in order, plus the
     # few things the backend does without a command (waiting for a container to boot, signalling an application's
-    # process group, stopping a container), which a plain script must do as well. A command repeated until its exit
-    # code changed (the health check) becomes one step that repeats it.
+    # process group, stopping a container, renaming a volume aside), which a plain script must do as well. A command
+    # repeated until its exit code changed (the health check) becomes one step that repeats it.
     $steps = [System.Collections.Generic.List[object]]::new()
     $booting = $null
     $overlay = $null
@@ -575,6 +593,7 @@ function ConvertFrom-CommandLog([string[]] $Messages) {
         if ($line -match '^Installing (\S+) \S+ \(overlay\) into ') { $overlay = $Matches[1]; continue }
         if ($line -match '^Partition (\S+) runs: container process (\d+), init (\d+)$') { $steps.Add([pscustomobject]@{ Kind = 'Booted'; Partition = $Matches[1]; Leader = [int]$Matches[3] }); continue }
         if ($line -match '^Sending SIG(\w+) to (\S+) \(process group \d+\) on (\S+)$') { $steps.Add([pscustomobject]@{ Kind = 'StopGroup'; Signal = $Matches[1]; Application = $Matches[2]; Partition = $Matches[3] }); continue }
+        if ($line -match '^Renaming (/\S+) to (/\S+); ') { $steps.Add([pscustomobject]@{ Kind = 'Rename'; From = $Matches[1]; To = $Matches[2] }); continue }
         if ($line -match '^Shutting down partition (\S+)$') { $steps.Add([pscustomobject]@{ Kind = 'StopContainer'; Partition = $Matches[1] }); continue }
         if ($line -match '^(?<p>.+?) \| (?<c>.+?) exited (?<pe>-?\d+) \| (?<ce>-?\d+) in \d+ ms$') {
             $steps.Add([pscustomobject]@{ Kind = 'Pipe'; Producer = Split-CommandLine $Matches.p; Consumer = Split-CommandLine $Matches.c; Exit = [int]$Matches.ce; Line = $line })
@@ -694,8 +713,6 @@ function Invoke-WithInput([string] $InputFile, [string[]] $Argv) {
 function Stop-Container([int] $Container) {
     & kill -s TERM $Container
     while (Test-Alive $Container) { Start-Sleep -Milliseconds 10 }
-    $sw = [Diagnostics.Stopwatch]::StartNew()
-    while ([IO.Directory]::Exists("/proc/$Container") -and $sw.ElapsedMilliseconds -lt 5000) { Start-Sleep -Milliseconds 10 }
 }
 '@)
     $manifest = Get-Content (Join-Path $Bundle 'manifest.json') -Raw | ConvertFrom-Json
@@ -731,6 +748,7 @@ function Stop-Container([int] $Container) {
                 $lines.Add("$(& $var $s.Partition) = Wait-Boot $(& $quote $pidFile)")
                 $lines.Add("`$C_$($s.Partition -replace '\W', '_') = [int]([IO.File]::ReadAllText($(& $quote $pidFile)).Trim())")
             }
+            'Rename' { $lines.Add("[IO.Directory]::Move($(& $quote $s.From.Replace($Recorded.Path, $Lab.Path)), $(& $quote $s.To.Replace($Recorded.Path, $Lab.Path)))") }
             'StopGroup' { $lines.Add("Stop-Group $(& $var $s.Partition) '$($s.Signal)'") }
             'StopContainer' { $lines.Add("Stop-Container `$C_$($s.Partition -replace '\W', '_')") }
         }

@@ -186,14 +186,14 @@ function ConvertTo-BenchMarkdown($Report) {
     if ($Report.Sections.Contains('Throughput') -and $Report.Sections.Throughput.Contains('RawCloneMBps')) {
         $t = $Report.Sections.Throughput
         $lines.Add('')
-        $lines.Add("Throughput: a lab whose root holds $($t.DataMB) MB of files ($($t.FillerFiles) random files, $($t.FillerMB) MB, plus the lab's own), 2 GB loop disks; the page cache is dropped (echo 3 > /proc/sys/vm/drop_caches) before every copy and each copy ends with a flush of its target; MB/s of the files' bytes (10^6), median (min-max) of $($t.RawCloneMBps.Runs) runs.")
+        $lines.Add("Throughput: a lab whose root holds $($t.DataMB) MB of files ($($t.FillerFiles) random files, $($t.FillerMB) MB, plus the lab's own), 2 GB loop disks; before every copy the target disk is discarded (blkdiscard), the source's deleted snapshots cleaned and the page cache dropped (echo 3 > /proc/sys/vm/drop_caches); each copy ends with a flush of its target; odd runs copy by hand first and then with the module on the same disk, even runs with the module first and by hand after it on the free disk; MB/s of the files' bytes (10^6), median (min-max) of $($t.RawCloneMBps.Runs) runs.")
         $lines.Add('')
         $lines.Add('| copy | MB/s |')
         $lines.Add('|---|---|')
         $labels = [ordered]@{
             ModuleCloneMBps = 'New-RootVgClone'; RawCloneMBps = 'raw: mkfs.btrfs, mount, snapshot, btrfs send \| btrfs receive (shell pipe), same disk'
             ModuleMirrorMBps = 'Start-RootVgMirror'; RawMirrorMBps = 'raw: the same commands onto the mirror disk'
-            DdMBps = 'dd of the root disk, direct I/O (physical ceiling)'; DeviceAddBalanceMBps = 'btrfs device add + balance to raid1 (reference; rewrites every chunk)'
+            DdMBps = 'dd of the root disk, direct I/O and a flush (physical ceiling)'; DeviceAddBalanceMBps = 'btrfs device add + balance to raid1 (reference; rewrites every chunk)'
         }
         foreach ($k in $labels.Keys) { $lines.Add("| $($labels[$k]) | $($t[$k].Median) ($($t[$k].Min)-$($t[$k].Max)) |") }
     }
