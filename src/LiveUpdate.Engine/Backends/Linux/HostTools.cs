@@ -249,6 +249,17 @@ internal sealed class HostTools
 
     public bool LinkExists(string? ns, string link) => ProbeIp(ns, "link", "show", "dev", link).Succeeded;
 
+    /// <summary>
+    /// Deletes a link if it is there. The host end of a veth pair goes away by itself when the namespace of its peer
+    /// is deleted, a moment later: a link that vanished between the check and the delete is gone all the same.
+    /// </summary>
+    public void DeleteLink(string? ns, string link)
+    {
+        if (!LinkExists(ns, link)) return;
+        if (ProbeIp(ns, "link", "delete", link).Succeeded || !LinkExists(ns, link)) return;
+        Ip(ns, "link", "delete", link);
+    }
+
     public bool HasAddress(string? ns, string link, string cidr)
     {
         var r = ProbeIp(ns, "-o", "addr", "show", "dev", link);

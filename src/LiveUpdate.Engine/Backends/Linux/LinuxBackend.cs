@@ -483,7 +483,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         var link = HostLink(p);
         if (!_tools.LinkExists(ns, Eth))
         {
-            if (_tools.LinkExists(BridgeNamespace, link)) _tools.Ip(BridgeNamespace, "link", "delete", link);
+            _tools.DeleteLink(BridgeNamespace, link);
             _tools.Ip(BridgeNamespace, "link", "add", link, "type", "veth", "peer", "name", Eth, "netns", ns);
         }
         _tools.Ip(BridgeNamespace, "link", "set", link, "master", Description.Network!.Bridge!, "up");
@@ -555,7 +555,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         context.Logger.LogInformation("Shutting down partition {Partition}", p.Name);
         StopContainer(p);
         _tools.DeleteNamespace(Namespace(p));
-        if (_tools.LinkExists(BridgeNamespace, HostLink(p))) _tools.Ip(BridgeNamespace, "link", "delete", HostLink(p));
+        _tools.DeleteLink(BridgeNamespace, HostLink(p));
     }
 
     // ================================================================== applications: start, stop, health
@@ -1434,7 +1434,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             if (n.Namespace is not null)
             {
                 foreach (var p in s?.Partitions ?? new List<PartitionRuntime>())
-                    if (HostTools.NamespaceExists(n.Namespace) && _tools.LinkExists(n.Namespace, HostLink(p))) _tools.Ip(n.Namespace, "link", "delete", HostLink(p));
+                    if (HostTools.NamespaceExists(n.Namespace)) _tools.DeleteLink(n.Namespace, HostLink(p));
             }
             foreach (var d in Description.Disks!)
             {
