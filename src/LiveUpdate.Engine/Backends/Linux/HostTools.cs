@@ -250,14 +250,14 @@ internal sealed class HostTools
     public bool LinkExists(string? ns, string link) => ProbeIp(ns, "link", "show", "dev", link).Succeeded;
 
     /// <summary>
-    /// Deletes a link if it is there. The host end of a veth pair goes away by itself when the namespace of its peer
-    /// is deleted, a moment later: a link that vanished between the check and the delete is gone all the same.
+    /// Deletes a link if it is there. The kernel removes the peer of a veth pair by itself, later, when the namespace of
+    /// the other end goes, so a link seen a moment ago may be gone by the time it is deleted: that is success too.
     /// </summary>
     public void DeleteLink(string? ns, string link)
     {
         if (!LinkExists(ns, link)) return;
-        if (ProbeIp(ns, "link", "delete", link).Succeeded || !LinkExists(ns, link)) return;
-        Ip(ns, "link", "delete", link);
+        var r = ProbeIp(ns, "link", "delete", link);
+        if (!r.Succeeded && LinkExists(ns, link)) Ip(ns, "link", "delete", link);
     }
 
     public bool HasAddress(string? ns, string link, string cidr)
