@@ -22,6 +22,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 New-Item -ItemType Directory -Force $OutputPath | Out-Null
 . (Join-Path $PSScriptRoot 'BenchSupport.ps1')
+. (Join-Path $PSScriptRoot 'BenchLinux.ps1')
 
 $report = [ordered]@{
     Date     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm') + ' UTC'
@@ -37,7 +38,7 @@ foreach ($name in $Section) {
         $report.Sections[$name] = & $fn -ModulePath $ModulePath -Runs $Runs -ScalePartitions $ScalePartitions -Targets $report.Targets
     }
     catch {
-        Write-Warning "$name failed: $($_.Exception.Message)"
+        Write-Warning "$name failed: $($_.Exception.Message)`n$($_.ScriptStackTrace)"
         $report.Sections[$name] = [ordered]@{ NotRun = "failed: $($_.Exception.Message)" }
         $report.Targets.Add([ordered]@{ Section = $name; Target = 'runs'; Measured = 'failed'; Met = $false })
     }

@@ -33,6 +33,8 @@ function Get-MachineDescription {
         Kernel     = if ($IsLinux) { (& uname -r) } else { '' }
         Dotnet     = [Environment]::Version.ToString()
         PowerShell = $PSVersionTable.PSVersion.ToString()
+        # Other work on the machine shows here: the figures of a busy machine are slower and noisier.
+        LoadAverage = if (Test-Path /proc/loadavg) { ((Get-Content /proc/loadavg -Raw) -split ' ')[0..2] -join ' ' } else { '' }
     }
 }
 
@@ -159,7 +161,7 @@ function Test-LinuxBench {
 function ConvertTo-BenchMarkdown($Report) {
     $m = $Report.Machine
     $lines = [System.Collections.Generic.List[string]]::new()
-    $lines.Add("Measured $($Report.Date) on $($m.Cpu), $($m.Cores) cores, $($m.MemoryGiB) GiB, $($m.Os) (kernel $($m.Kernel)), .NET $($m.Dotnet), PowerShell $($m.PowerShell).")
+    $lines.Add("Measured $($Report.Date) on $($m.Cpu), $($m.Cores) cores, $($m.MemoryGiB) GiB, $($m.Os) (kernel $($m.Kernel)), .NET $($m.Dotnet), PowerShell $($m.PowerShell); load average $($m.LoadAverage) at the start.")
     $lines.Add('')
     $lines.Add('| section | target | measured | met |')
     $lines.Add('|---|---|---|---|')
@@ -167,6 +169,38 @@ function ConvertTo-BenchMarkdown($Report) {
     foreach ($name in $Report.Sections.Keys) {
         $s = $Report.Sections[$name]
         if ($s -is [System.Collections.IDictionary] -and $s.Contains('NotRun')) { $lines.Add(''); $lines.Add("$name`: not run ($($s.NotRun)).") }
+    }
+    if ($Report.Sections.Contains('Blackout') -and $Report.Sections.Blackout.Contains('PlainRestart')) {
+        $b = $Report.Sections.Blackout
+        $lines.Add('')
+        $lines.Add("Blackout: a client appends a record to recordd every $($b.ClientIntervalMs) ms (a connection each, acknowledged after fsync) on a fresh lab per run; median (min-max) of $($b.PlainRestart.LongestGapMs.Runs) runs.")
+        $lines.Add('')
+        $lines.Add('| operation | longest client gap (ms) | blackout reported (ms) | failed requests | typical gap (ms) | records acknowledged / lost |')
+        $lines.Add('|---|---|---|---|---|---|')
+        $labels = [ordered]@{ MoveApplication = 'Move-Application (step by step)'; InvokeLiveUpdate = 'Invoke-LiveUpdate'; PlainRestart = 'plain restart onto the updated root (baseline)' }
+        foreach ($k in $labels.Keys) {
+            $r = $b[$k]
+            $lines.Add("| $($labels[$k]) | $($r.LongestGapMs.Median) ($($r.LongestGapMs.Min)-$($r.LongestGapMs.Max)) | $($r.ReportedMs.Median) ($($r.ReportedMs.Min)-$($r.ReportedMs.Max)) | $($r.FailedRequests.Median) ($($r.FailedRequests.Min)-$($r.FailedRequests.Max)) | $($r.TypicalGapMs.Median) | $($r.Acknowledged) / $($r.Lost) |")
+        }
+    }
+    if ($Report.Sections.Contains('Throughput') -and $Report.Sections.Throughput.Contains('RawCloneMBps')) {
+        $t = $Report.Sections.Throughput
+        $lines.Add('')
+        $lines.Add("Throughput: a lab whose root holds $($t.DataMB) MB of files ($($t.FillerFiles) random files, $($t.FillerMB) MB, plus the lab's own), 2 GB loop disks; the page cache is dropped (echo 3 > /proc/sys/vm/drop_caches) before every copy and each copy ends with a flush of its target; MB/s of the files' bytes (10^6), median (min-max) of $($t.RawCloneMBps.Runs) runs.")
+        $lines.Add('')
+        $lines.Add('| copy | MB/s |')
+        $lines.Add('|---|---|')
+        $labels = [ordered]@{
+            ModuleCloneMBps = 'New-RootVgClone'; RawCloneMBps = 'raw: mkfs.btrfs, mount, snapshot, btrfs send \| btrfs receive (shell pipe), same disk'
+            ModuleMirrorMBps = 'Start-RootVgMirror'; RawMirrorMBps = 'raw: the same commands onto the mirror disk'
+            DdMBps = 'dd of the root disk, direct I/O (physical ceiling)'; DeviceAddBalanceMBps = 'btrfs device add + balance to raid1 (reference; rewrites every chunk)'
+        }
+        foreach ($k in $labels.Keys) { $lines.Add("| $($labels[$k]) | $($t[$k].Median) ($($t[$k].Min)-$($t[$k].Max)) |") }
+    }
+    if ($Report.Sections.Contains('Overhead') -and $Report.Sections.Overhead.Contains('Ratio')) {
+        $o = $Report.Sections.Overhead
+        $lines.Add('')
+        $lines.Add("Overhead: Invoke-LiveUpdate $($o.InvokeLiveUpdateS.Median) s ($($o.InvokeLiveUpdateS.Min)-$($o.InvokeLiveUpdateS.Max)) against a plain PowerShell script of its $($o.Commands) external commands in the same order $($o.PlainScriptS.Median) s ($($o.PlainScriptS.Min)-$($o.PlainScriptS.Max)), fresh labs, $($o.PlainScriptS.Runs) runs each, alternating: ratio $($o.Ratio). Exit codes that differed in the replay: $(@($o.ExitCodeDifferences).Count).")
     }
     if ($Report.Sections.Contains('Scale') -and $Report.Sections.Scale.Contains('Rows')) {
         $lines.Add('')

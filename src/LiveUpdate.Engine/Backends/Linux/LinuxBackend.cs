@@ -817,9 +817,11 @@ public sealed class LinuxBackend : ILiveUpdateBackend
     /// Sends the live copy of a logical volume on the first volume group of <paramref name="chain"/> along the chain
     /// (source, mirror, destination) as a new generation: each hop incremental from the newest generation both ends
     /// hold, a full send where they share none. Afterwards every volume group of the chain holds the new generation
-    /// and no older one. Leftovers of an interrupted transfer are removed first, so a redo is safe.
+    /// and, unless <paramref name="prune"/> is false (the blackout, which leaves that to <see cref="PruneChain"/> once
+    /// the application answers again), no older one. Leftovers of an interrupted transfer are removed first, so a redo
+    /// is safe; older generations left behind are ignored by the next transfer's choice of parent, which removes them.
     /// </summary>
-    private int SyncChain(LinuxState s, MirrorRuntime m, LvRuntime lv, IReadOnlyList<VgRuntime> chain, OperationContext context)
+    private int SyncChain(LinuxState s, MirrorRuntime m, LvRuntime lv, IReadOnlyList<VgRuntime> chain, OperationContext context, bool prune = true)
     {
         foreach (var vg in chain) EnsureMounted(s, vg);
         var g = m.NextGeneration++;
@@ -836,14 +838,20 @@ public sealed class LinuxBackend : ILiveUpdateBackend
                 .Where(x => x != g).DefaultIfEmpty(0).Max();
             _tools.SendReceive(Path.Combine(from, name), parent == 0 ? null : Path.Combine(from, GenerationName(m, lv, parent)), to);
         }
-        foreach (var vg in chain)
-        {
-            var dir = MirrorDir(Mnt(vg.Serial));
-            foreach (var old in Generations(m, lv, dir).Where(x => x != g)) _tools.DeleteSubvolume(Path.Combine(dir, GenerationName(m, lv, old)));
-        }
+        if (prune) PruneChain(m, lv, chain, g);
         m.Generations[lv.Name] = g;
         m.LastSync = DateTimeOffset.Now;
         return g;
+    }
+
+    /// <summary>Deletes every generation of a logical volume but <paramref name="keep"/> on the volume groups of a chain.</summary>
+    private void PruneChain(MirrorRuntime m, LvRuntime lv, IReadOnlyList<VgRuntime> chain, int keep)
+    {
+        foreach (var vg in chain)
+        {
+            var dir = MirrorDir(Mnt(vg.Serial));
+            foreach (var old in Generations(m, lv, dir).Where(x => x != keep)) _tools.DeleteSubvolume(Path.Combine(dir, GenerationName(m, lv, old)));
+        }
     }
 
     private bool IsOriginal(string dir, MirrorRuntime m, LvRuntime lv, int g) => _tools.IsSubvolume(Path.Combine(dir, GenerationName(m, lv, g)));
@@ -1285,7 +1293,8 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             var stop = clock.Elapsed;
             Fault(Steps.Move, FaultTiming.During);
 
-            var g = SyncChain(s, m, lv, chain, context);
+            // The older generations are deleted after the application answers again: not in the blackout.
+            var g = SyncChain(s, m, lv, chain, context, prune: false);
             var srcFile = RecordsPath(s, fromVg.Serial, a.Name);
             var acknowledged = srcFile is not null && File.Exists(srcFile) ? File.ReadLines(srcFile).LongCount(l => l.Length > 0) : 0;
             a.HighWater = Math.Max(a.HighWater, acknowledged);
@@ -1333,6 +1342,15 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             a.MovePhase = null;
             if (toVg.Serial == m.SourceVg) m.MovedLvs.Remove(lv.Name);
             else if (!m.MovedLvs.Contains(lv.Name)) m.MovedLvs.Add(lv.Name);
+            try
+            {
+                PruneChain(m, lv, chain, g);
+            }
+            catch (LiveUpdateException e)
+            {
+                // Harmless: the next transfer of this volume, or the take-over, removes what is left.
+                context.Logger.LogWarning("Older copies of {Volume} were not all deleted: {Reason}", lv.Name, e.Message);
+            }
             var status = !healthy ? "HealthCheckFailed" : verified ? "Moved" : "DataMismatch";
             return new ApplicationMigration(a.Name, src.Name, dst.Name, status, blackout, stop, sync, start,
                 acknowledged, onDestination, verified, false);
