@@ -98,6 +98,12 @@ done
         [TimeSpan]::FromSeconds($largest)
     }
 
+    # The link-layer address of the lab's bridge (the address its clients' traffic comes from).
+    function Get-BridgeAddress([string] $Lab) {
+        $description = Get-Content (Join-Path $Lab 'liveupdate-host.json') -Raw | ConvertFrom-Json
+        (& ip -n $description.network.namespace -br link show dev $description.network.bridge) -split '\s+' | Where-Object { $_ -match '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }
+    }
+
     # recordd answers PING with its record count and the version the update installed.
     function Get-RecorddVersion([string] $Lab) {
         $description = Get-Content (Join-Path $Lab 'liveupdate-host.json') -Raw | ConvertFrom-Json
@@ -124,6 +130,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
             while (@(Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
             $script:bundle = Join-Path $script:lab 'updates/7300-02-02'
+            $script:bridgeAddress = Get-BridgeAddress $script:lab
         }
         AfterAll {
             if ($script:client -and -not $script:client.HasExited) { Stop-RecordClient $script:client $script:clientFolder }
@@ -240,6 +247,8 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
             (Get-Application -Name recordd).Partition | Should -Be 'lpar1'
             Get-RecorddVersion $script:lab | Should -Be '2'
             (Get-VolumeGroup -Name old_rootvg).Disks | Should -Be @('hdisk0')
+            # The bridge kept its address when the original partition's link left it, so no neighbour's cache went stale.
+            Get-BridgeAddress $script:lab | Should -Be $script:bridgeAddress
             (Get-PhysicalVolume -Name hdisk2).State | Should -Be 'Free'
         }
 

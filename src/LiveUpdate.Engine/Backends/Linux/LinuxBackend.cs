@@ -257,11 +257,21 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         {
             if (!n.CreateBridge)
                 throw new LiveUpdateException("BridgeMissing", ErrorKind.ObjectNotFound, $"The bridge {n.Bridge} of the description does not exist.", n.Bridge);
-            _tools.Ip(n.Namespace, "link", "add", n.Bridge!, "type", "bridge");
+            // A bridge without a link-layer address of its own takes the lowest of its ports' and changes it when
+            // that port goes (a partition that shuts down): the neighbours' caches then point at an address nobody
+            // has, and their traffic through the bridge stalls for seconds. So the bridge gets a fixed address.
+            _tools.Ip(n.Namespace, "link", "add", n.Bridge!, "address", BridgeAddress(), "type", "bridge");
             s.BridgeCreated = true;
         }
         if (n.Gateway is not null && (n.CreateBridge || s.BridgeCreated)) _tools.AddAddress(n.Namespace, n.Bridge!, n.Gateway);
         _tools.Ip(n.Namespace, "link", "set", n.Bridge!, "up");
+    }
+
+    /// <summary>A locally administered link-layer address for the bridge a lab makes, derived from the host's id.</summary>
+    private string BridgeAddress()
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("bridge/" + Description.Id));
+        return "02:" + string.Join(":", hash.Take(5).Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
     }
 
     // ================================================================== inventory
@@ -712,11 +722,16 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         return serial;
     }
 
-    /// <summary>Turns received read-only snapshots into the logical volumes of a volume group, nested in place.</summary>
-    private void PlaceVolume(string mount, LvRuntime lv, string snapshot)
+    /// <summary>
+    /// Turns received read-only snapshots into the logical volumes of a volume group, nested in place. With
+    /// <paramref name="replaced"/> the volume it replaces is renamed there (instant) instead of deleted, and the
+    /// caller deletes it later: the blackout does not wait for a deletion and its transaction commit.
+    /// </summary>
+    private void PlaceVolume(string mount, LvRuntime lv, string snapshot, string? replaced = null)
     {
         var target = LvPath(mount, lv);
-        _tools.DeleteSubvolume(target);
+        if (replaced is not null && Directory.Exists(target) && !Directory.Exists(replaced)) Directory.Move(target, replaced);
+        else _tools.DeleteSubvolume(target);
         _tools.Snapshot(snapshot, target, readOnly: false);
     }
 
@@ -1279,6 +1294,9 @@ public sealed class LinuxBackend : ILiveUpdateBackend
 
             // While the application still runs: bring the destination close, so the blackout sends only the last changes.
             SyncChain(s, m, lv, chain, context);
+            // Where the destination's copy that the blackout replaces goes, to be deleted once the application answers.
+            var replaced = Path.Combine(MirrorDir(Mnt(toVg.Serial)), lv.Name + "@replaced");
+            _tools.DeleteSubvolume(replaced);
             Save(s);
 
             var clock = Stopwatch.StartNew();
@@ -1298,7 +1316,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             var srcFile = RecordsPath(s, fromVg.Serial, a.Name);
             var acknowledged = srcFile is not null && File.Exists(srcFile) ? File.ReadLines(srcFile).LongCount(l => l.Length > 0) : 0;
             a.HighWater = Math.Max(a.HighWater, acknowledged);
-            PlaceVolume(Mnt(toVg.Serial), lv, Path.Combine(MirrorDir(Mnt(toVg.Serial)), GenerationName(m, lv, g)));
+            PlaceVolume(Mnt(toVg.Serial), lv, Path.Combine(MirrorDir(Mnt(toVg.Serial)), GenerationName(m, lv, g)), replaced);
             var dstFile = RecordsPath(s, toVg.Serial, a.Name);
             var verified = srcFile is null || (File.Exists(dstFile!) ? File.ReadAllBytes(srcFile).AsSpan().SequenceEqual(File.ReadAllBytes(dstFile!)) : !File.Exists(srcFile));
             var onDestination = dstFile is not null && File.Exists(dstFile) ? File.ReadLines(dstFile).LongCount(l => l.Length > 0) : 0;
@@ -1345,6 +1363,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
             try
             {
                 PruneChain(m, lv, chain, g);
+                _tools.DeleteSubvolume(replaced);
             }
             catch (LiveUpdateException e)
             {
