@@ -418,7 +418,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         return v.OsLevel;
     }
 
-    private RootVgClone ToModel(LinuxState s, CloneRuntime c)
+    private RootVgClone ToModel(LinuxState s, CloneRecord c)
     {
         var vg = s.Vg(c.Vg)!;
         var level = ReadLevel(vg) ?? c.SourceLevel;
@@ -781,7 +781,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
                 Lvs = root.Lvs.Select(l => new LvRuntime { Name = l.Name, MountPoint = l.MountPoint }).ToList(), Created = true, Label = Label(serial), OsLevel = ReadLevel(root),
             };
             s.VolumeGroups.Add(vg);
-            var c = new CloneRuntime { Partition = p.Name, Vg = serial, SourceLevel = ReadLevel(root)!, DurationSeconds = clock.Elapsed.TotalSeconds, Created = started };
+            var c = new CloneRecord { Partition = p.Name, Vg = serial, SourceLevel = ReadLevel(root)!, DurationSeconds = clock.Elapsed.TotalSeconds, Created = started };
             s.Clones.Add(c);
             return ToModel(s, c);
         });
@@ -1080,7 +1080,7 @@ public sealed class LinuxBackend : ILiveUpdateBackend
         context.Logger.LogInformation("Turning old_rootvg of {Partition} on {Disks} ({Level}) into its altinst_rootvg", partition, string.Join(", ", old.Disks), ReadLevel(old));
         old.Name = "altinst_rootvg";
         old.Role = nameof(VolumeGroupRole.AltInstRoot);
-        var clone = new CloneRuntime
+        var clone = new CloneRecord
         {
             Partition = partition, Vg = old.Serial, SourceLevel = ReadLevel(root)!, State = nameof(CloneState.Updated),
             AppliedBundles = { "old_rootvg at " + ReadLevel(old) }, Created = DateTimeOffset.Now,

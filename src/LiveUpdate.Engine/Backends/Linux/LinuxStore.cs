@@ -17,7 +17,7 @@ internal sealed class LinuxState
     public List<PartitionRuntime> Partitions { get; set; } = new();
     public List<VgRuntime> VolumeGroups { get; set; } = new();
     public List<AppRuntime> Applications { get; set; } = new();
-    public List<CloneRuntime> Clones { get; set; } = new();
+    public List<CloneRecord> Clones { get; set; } = new();
     public List<MirrorRuntime> Mirrors { get; set; } = new();
 
     public string NewSerial() => (NextSerial++).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -27,7 +27,7 @@ internal sealed class LinuxState
     public VgRuntime? Vg(string? serial) => serial is null ? null : VolumeGroups.FirstOrDefault(v => v.Serial == serial);
     public VgRuntime? Vg(string partition, string name) => VolumeGroups.FirstOrDefault(v => Same(v.Partition, partition) && Same(v.Name, name));
     public AppRuntime? App(string name) => Applications.FirstOrDefault(a => Same(a.Name, name));
-    public CloneRuntime? CloneOf(string partition) => Clones.FirstOrDefault(c => Same(c.Partition, partition));
+    public CloneRecord? CloneOf(string partition) => Clones.FirstOrDefault(c => Same(c.Partition, partition));
     public MirrorRuntime? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => Same(m.Partition, partition));
     public VgRuntime? VgOnDisk(string disk) => VolumeGroups.FirstOrDefault(v => v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase));
 }
@@ -84,18 +84,6 @@ internal sealed class AppRuntime
     public string? MovePhase { get; set; }
     /// <summary>The most records its data has held where it stopped (each one appended durably): none of them may go missing.</summary>
     public long HighWater { get; set; }
-}
-
-internal sealed class CloneRuntime
-{
-    public string Partition { get; set; } = "";
-    public string Vg { get; set; } = "";
-    public string SourceLevel { get; set; } = "";
-    public string State { get; set; } = "Cloned";
-    public List<string> AppliedBundles { get; set; } = new();
-    public string? BootedAs { get; set; }
-    public double DurationSeconds { get; set; }
-    public DateTimeOffset Created { get; set; }
 }
 
 internal sealed class MirrorRuntime

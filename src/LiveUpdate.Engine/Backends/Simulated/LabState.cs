@@ -122,18 +122,6 @@ internal sealed class AppRecord
     public double StartMilliseconds { get; set; }
 }
 
-internal sealed class CloneRecord
-{
-    public string Partition { get; set; } = "";
-    public string Vg { get; set; } = "";
-    public string SourceLevel { get; set; } = "";
-    public string State { get; set; } = "Cloned";
-    public List<string> AppliedBundles { get; set; } = new();
-    public string? BootedAs { get; set; }
-    public double DurationSeconds { get; set; }
-    public DateTimeOffset Created { get; set; }
-}
-
 internal sealed class MirrorRecord
 {
     public string Partition { get; set; } = "";
