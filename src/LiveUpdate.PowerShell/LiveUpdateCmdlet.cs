@@ -338,6 +338,20 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
         return false;
     }
 
+    /// <summary>
+    /// Writes the items whose name matches (wildcards allowed) and that belong to the partition, if one is given (an
+    /// unknown partition is an error); then an ObjectNotFound error for each plain name that matched nothing.
+    /// </summary>
+    protected void WriteMatching<T>(IEnumerable<T> items, Func<T, string> name, Func<T, string?> partitionOf, string[]? names,
+        PartitionIdentity? partition, string errorId, string noun)
+    {
+        if (partition is not null) Engine.GetPartition(partition.Name);
+        var found = items.Where(i => Matches(name(i), names)
+            && (partition is null || string.Equals(partitionOf(i), partition.Name, StringComparison.OrdinalIgnoreCase))).ToList();
+        WriteObject(found, enumerateCollection: true);
+        ReportUnmatched(names, found.Select(name), errorId, noun);
+    }
+
     /// <summary>A non-terminating ObjectNotFound error for a name without wildcards that matched nothing.</summary>
     protected void ReportUnmatched(string[]? names, IEnumerable<string> found, string errorId, string noun)
     {

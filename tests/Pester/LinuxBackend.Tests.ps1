@@ -13,6 +13,19 @@ BeforeAll {
 
     # What a lab may leave behind on the host: loop devices, mounts, network links and namespaces, processes in
     # other pid namespaces (containers) or naming a lab folder.
+    # Removes the lab of the block and checks that the host is as it was before the lab: loop devices, mounts, network
+    # links and namespaces, processes.
+    function Assert-LabRemovedCleanly {
+        Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
+        Test-Path $script:lab | Should -BeFalse
+        $after = Get-HostSnapshot
+        $after.Loops | Should -Be $script:before.Loops
+        $after.Mounts | Should -Be $script:before.Mounts
+        $after.Links | Should -Be $script:before.Links
+        $after.Namespaces | Should -Be $script:before.Namespaces
+        $after.Processes | Should -Be $script:before.Processes
+    }
+
     function Get-HostSnapshot {
         $ownPidNs = (Get-Item "/proc/$PID/ns/pid").LinkTarget
         $processes = foreach ($dir in Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$') {
@@ -277,14 +290,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
         }
 
         It 'Remove-LiveUpdateLab leaves the host as it was' {
-            Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
-            Test-Path $script:lab | Should -BeFalse
-            $after = Get-HostSnapshot
-            $after.Loops | Should -Be $script:before.Loops
-            $after.Mounts | Should -Be $script:before.Mounts
-            $after.Links | Should -Be $script:before.Links
-            $after.Namespaces | Should -Be $script:before.Namespaces
-            $after.Processes | Should -Be $script:before.Processes
+            Assert-LabRemovedCleanly
         }
     }
 
@@ -339,14 +345,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
         }
 
         It 'Remove-LiveUpdateLab leaves the host as it was' {
-            Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
-            Test-Path $script:lab | Should -BeFalse
-            $after = Get-HostSnapshot
-            $after.Loops | Should -Be $script:before.Loops
-            $after.Mounts | Should -Be $script:before.Mounts
-            $after.Links | Should -Be $script:before.Links
-            $after.Namespaces | Should -Be $script:before.Namespaces
-            $after.Processes | Should -Be $script:before.Processes
+            Assert-LabRemovedCleanly
         }
     }
 }

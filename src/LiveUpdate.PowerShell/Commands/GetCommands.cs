@@ -64,11 +64,7 @@ public sealed class GetVolumeGroupCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => RunTerminating(() =>
     {
-        var inv = Engine.Inventory();
-        if (Partition is not null) Engine.GetPartition(Partition.Name);
-        var found = inv.VolumeGroups.Where(v => Matches(v.Name, Name) && (Partition is null || string.Equals(v.Partition, Partition.Name, StringComparison.OrdinalIgnoreCase))).ToList();
-        WriteObject(found, enumerateCollection: true);
-        ReportUnmatched(Name, found.Select(v => v.Name), "VolumeGroupNotFound", "volume group");
+        WriteMatching(Engine.Inventory().VolumeGroups, v => v.Name, v => v.Partition, Name, Partition, "VolumeGroupNotFound", "volume group");
     });
 }
 
@@ -88,10 +84,6 @@ public sealed class GetApplicationCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord() => RunTerminating(() =>
     {
-        var inv = Engine.Inventory();
-        if (Partition is not null) Engine.GetPartition(Partition.Name);
-        var found = inv.Applications.Where(a => Matches(a.Name, Name) && (Partition is null || string.Equals(a.Partition, Partition.Name, StringComparison.OrdinalIgnoreCase))).ToList();
-        WriteObject(found, enumerateCollection: true);
-        ReportUnmatched(Name, found.Select(a => a.Name), "ApplicationNotFound", "application");
+        WriteMatching(Engine.Inventory().Applications, a => a.Name, a => a.Partition, Name, Partition, "ApplicationNotFound", "application");
     });
 }

@@ -406,11 +406,4 @@ internal sealed class HostTools
         clock.Restart();
         while (Alive(pid) && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
     }
-
-    /// <summary>Waits (briefly) until a process that has exited is reaped by its parent and gone from /proc.</summary>
-    public static void WaitGone(int pid, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (pid > 0 && Directory.Exists("/proc/" + pid) && clock.Elapsed < timeout) Thread.Sleep(10);
-    }
 }
