@@ -76,18 +76,14 @@ public sealed partial class ContainerBackend
     /// <summary>Gratuitous ARP for an address from the partition that now holds it, so neighbours update their caches.</summary>
     private void Announce(ContainerPartition p, string cidr)
     {
-        var busybox = Prerequisites.Find("busybox");
-        var arping = Prerequisites.Find("arping");
-        var args = new List<string> { "--net=/run/netns/" + Namespace(p), "--" };
-        if (arping is not null) args.AddRange(new[] { arping, "-U", "-c", "1", "-I", Eth, HostDescription.Host(cidr) });
-        else if (busybox is not null) args.AddRange(new[] { busybox, "arping", "-U", "-c", "1", "-I", Eth, HostDescription.Host(cidr) });
-        else
+        var arp = HostTools.GratuitousArp(Eth, HostDescription.Host(cidr));
+        if (arp is null)
         {
             // No arping: neighbours on the bridge side forget the old link-layer address.
             if (BridgeNamespace is not null) _tools.ProbeIp(BridgeNamespace, "neigh", "flush", "to", HostDescription.Host(cidr));
             return;
         }
-        _tools.Probe("nsenter", args.ToArray());
+        _tools.Probe("nsenter", new[] { "--net=/run/netns/" + Namespace(p), "--" }.Concat(arp).ToArray());
     }
 
     /// <summary>What a move works with: where the application runs and goes, the mirror that carries its logical volume, and the chain of copies.</summary>

@@ -53,4 +53,23 @@ internal sealed partial class HostTools
     {
         if (HasAddress(ns, link, cidr)) Ip(ns, "addr", "del", cidr, "dev", link);
     }
+
+    private static readonly Lazy<string?> IputilsArping = new(() =>
+    {
+        var arping = Prerequisites.Find("arping");
+        if (arping is null) return null;
+        var version = new CommandRunner().Probe(arping, new[] { "-V" }, timeout: TimeSpan.FromSeconds(5));
+        return (version.StandardOutput + version.StandardError).Contains("iputils", StringComparison.Ordinal) ? arping : null;
+    });
+
+    /// <summary>
+    /// The command that sends one gratuitous ARP for an address from a link, so that neighbours update their caches:
+    /// busybox's arping, or iputils' (the arping of the Debian package <c>arping</c> takes other options and waits for
+    /// replies that never come); null when neither is installed.
+    /// </summary>
+    public static string[]? GratuitousArp(string link, string address)
+    {
+        var arping = Prerequisites.Find("busybox") is { } busybox ? new[] { busybox, "arping" } : IputilsArping.Value is { } iputils ? new[] { iputils } : null;
+        return arping?.Concat(new[] { "-U", "-c", "1", "-I", link, address }).ToArray();
+    }
 }
