@@ -98,7 +98,7 @@ internal static class Checks
         bundle = null;
         try
         {
-            bundle = UpdateBundle.Open(path);
+            bundle = UpdateBundle.Verify(path);
             return null;
         }
         catch (LiveUpdateException e)

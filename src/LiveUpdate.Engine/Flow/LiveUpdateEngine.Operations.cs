@@ -196,10 +196,23 @@ public sealed partial class LiveUpdateEngine
 
     private LiveUpdateResult Run(OperationJournal j, OperationContext context)
     {
+        UpdateBundle? bundle = null;
+        try
+        {
+            return Run(j, context, ref bundle);
+        }
+        finally
+        {
+            // The verified private copy of the bundle lives as long as the operation runs.
+            bundle?.Dispose();
+        }
+    }
+
+    private LiveUpdateResult Run(OperationJournal j, OperationContext context, ref UpdateBundle? bundle)
+    {
         using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
         var steps = j.Kind == "Undo" ? Steps.Undo : Steps.Update;
         string? current = null;
-        var bundle = default(UpdateBundle);
         var activity = Activity(j);
         var inner = context.Within(activity);
         var estimates = steps.ToDictionary(s => s, s => Estimate(j, s, null));
