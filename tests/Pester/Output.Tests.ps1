@@ -46,6 +46,60 @@ BeforeAll {
         $script:deserialized[$name] = @(Import-Clixml -Path $file)
     }
 
+    function Get-ViewColumn($Views) {
+        # Every column (table) and item (list) of the views: the name it shows and how it gets its value.
+        foreach ($view in $Views) {
+            if ($view.Control -is [System.Management.Automation.TableControl]) {
+                $headers = $view.Control.Headers
+                $items = $view.Control.Rows[0].Columns
+                for ($i = 0; $i -lt $headers.Count; $i++) {
+                    $name = if ($headers[$i].Label) { $headers[$i].Label } else { $items[$i].DisplayEntry.Value }
+                    [pscustomobject]@{ Control = 'table'; Name = $name; Entry = $items[$i].DisplayEntry }
+                }
+            }
+            else {
+                foreach ($item in $view.Control.Entries[0].Items) {
+                    $name = if ($item.Label) { $item.Label } else { $item.DisplayEntry.Value }
+                    [pscustomobject]@{ Control = 'list'; Name = $name; Entry = $item.DisplayEntry }
+                }
+            }
+        }
+    }
+
+    function Get-ViewValue($Object, $Column) {
+        # The text a column shows for an object, before any wrapping (the view's own wrapping at words left out).
+        $code = $Column.Entry.Value -replace '\[LiveUpdate\.PowerShell\.Display\]::Wrap\((\$_\.\w+), \d+\)', '$1' -replace "(Lines\(.*'), \d+\)$", '$1)'
+        $value = if ($Column.Entry.ValueType -eq 'ScriptBlock') { $Object | ForEach-Object ([scriptblock]::Create($code)) }
+        else { $Object.($Column.Entry.Value) }
+        if ($value -is [System.Collections.IEnumerable] -and $value -isnot [string]) { $value = @($value) -join ', ' }
+        "$value"
+    }
+
+    function Assert-JsonValue($Value, $Json, [string] $Where) {
+        # A value read back from ConvertTo-Json | ConvertFrom-Json is the value a script would expect.
+        foreach ($property in $Value.psobject.Properties) {
+            $v = $property.Value
+            $j = $Json.($property.Name)
+            $what = "$Where.$($property.Name)"
+            if ($null -eq $v) { $j | Should -BeNullOrEmpty -Because $what; continue }
+            # (not a switch: it would enumerate a list value)
+            if ($v -is [enum]) { $j | Should -BeOfType string -Because "$what is an enumeration, written by name"; $j | Should -Be $v.ToString() }
+            elseif ($v -is [string]) { $j | Should -BeExactly $v -Because $what }
+            elseif ($v -is [bool]) { $j | Should -Be $v -Because $what }
+            elseif ($v -is [double] -or $v -is [long] -or $v -is [int]) { [double]$j | Should -Be ([double]$v) -Because "$what is a number" }
+            elseif ($v -is [DateTimeOffset]) { ([DateTimeOffset]$j).UtcTicks | Should -Be $v.UtcTicks -Because "$what is a point in time" }
+            elseif ($v -is [System.Collections.IEnumerable]) {
+                $items = @($v)
+                @($j).Count | Should -Be $items.Count -Because "$what keeps its items"
+                for ($k = 0; $k -lt $items.Count; $k++) {
+                    if ($items[$k] -is [string]) { @($j)[$k] | Should -BeExactly $items[$k] }
+                    else { Assert-JsonValue $items[$k] @($j)[$k] "$what[$k]" }
+                }
+            }
+            else { throw "$what is a $($v.GetType().FullName), which JSON does not read back as such" }
+        }
+    }
+
     function Get-View([string] $TypeName, [type] $Control) {
         (Get-FormatData -TypeName $TypeName -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition |
             Where-Object { $_.Control -is $Control }
@@ -107,19 +161,45 @@ Describe 'The view of <Type>' -ForEach $types {
         }
     }
 
-    It 'converts to JSON without warnings at depth 4 and keeps its values' {
-        $json = $objects | ConvertTo-Json -Depth 4 -WarningVariable warnings -ErrorAction Stop
-        $warnings | Should -BeNullOrEmpty
-        $back = @($json | ConvertFrom-Json)
-        $back.Count | Should -Be $objects.Count
-        foreach ($property in $objects[0].psobject.Properties) {
-            $value = $property.Value
-            $other = $back[0].($property.Name)
-            switch ($value) {
-                { $_ -is [TimeSpan] } { $other.TotalSeconds | Should -Be $value.TotalSeconds; break }
-                { $_ -is [LiveUpdate.Engine.Model.OsLevel] } { $other.Text | Should -Be $value.ToString(); break }
-                { $_ -is [string] -or $_ -is [bool] -or $_ -is [long] -or $_ -is [int] } { $other | Should -Be $value; break }
+    It 'names every column of every view after a property of the object, live and deserialized' {
+        foreach ($name in ($model + $Type), ('Deserialized.' + $model + $Type)) {
+            $views = @((Get-FormatData -TypeName $name -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
+            $views.Count | Should -BeGreaterThan 0
+            foreach ($object in @($objects[0], $deserialized[$Type][0])) {
+                $properties = @($object.psobject.Properties.Name)
+                foreach ($column in (Get-ViewColumn $views)) {
+                    $properties | Should -Contain $column.Name -Because "the $($column.Control) view of $name shows '$($column.Name)', which Where-Object must see"
+                }
             }
+        }
+    }
+
+    It 'breaks no word when it fits a value into 80 columns' {
+        $views = @((Get-FormatData -TypeName ($model + $Type) -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
+        foreach ($view in $views) {
+            $format = if ($view.Control -is [System.Management.Automation.TableControl]) { 'Format-Table' } else { 'Format-List' }
+            $text = $objects | & $format -View $view.Name | Out-String -Width 80
+            $known = [System.Collections.Generic.HashSet[string]]::new([StringComparer]::Ordinal)
+            foreach ($column in (Get-ViewColumn @($view))) {
+                foreach ($word in $column.Name -split '\s+') { [void]$known.Add($word) }
+                foreach ($object in $objects) {
+                    foreach ($word in ((Get-ViewValue $object $column) -split '\s+')) { [void]$known.Add($word) }
+                }
+            }
+            # A word longer than a whole line can only be broken; any other piece of a word is a fault of the view.
+            $long = @($known | Where-Object Length -gt 28)
+            $broken = @($text -split '\s+' | Where-Object { $_ -and $_ -notmatch '^[-:]+$' -and -not $known.Contains($_) } |
+                Where-Object { $piece = $_; -not ($long | Where-Object { $_.Contains($piece) }) })
+            $broken | Should -BeNullOrEmpty -Because "the $format view of $Type must wrap at word boundaries (these are pieces of words)"
+        }
+    }
+
+    It 'converts to JSON without switches: enumerations by name, durations in seconds, levels as text' {
+        foreach ($object in $objects) {
+            $json = $object | ConvertTo-Json -WarningVariable warnings -ErrorAction Stop
+            $warnings | Should -BeNullOrEmpty -Because 'the default depth holds a whole result'
+            $json | Should -Not -Match '"(Ticks|TotalSeconds|TechnologyLevel|value)"' -Because 'no TimeSpan, OS level or PowerShell wrapper spills its members'
+            Assert-JsonValue $object ($json | ConvertFrom-Json) $Type
         }
     }
 }
@@ -158,12 +238,12 @@ Describe 'Deserialized results for later inspection' {
         $copy = $deserialized.LiveUpdateResult[0]
         $copy.Status | Should -BeOfType ([LiveUpdate.Engine.Model.LiveUpdateStatus])
         $copy.Status -eq 'Succeeded' | Should -BeTrue
-        $copy.OsLevel | Should -BeOfType ([LiveUpdate.Engine.Model.OsLevel])
-        $copy.OsLevel -gt '7300-02-02' | Should -BeTrue
+        $copy.OsLevel | Should -BeOfType string
+        $copy.OsLevel -gt '7300-02-02' | Should -BeTrue -Because 'levels are text that sorts and compares as levels do' 
         $copy.OsLevel -eq $samples.LiveUpdateResult.OsLevel | Should -BeTrue
         $copy.Phases[0].pstypenames[0] | Should -Be 'Deserialized.LiveUpdate.Engine.Model.PhaseResult'
-        ($copy.Phases | Measure-Object -Property { $_.Duration.TotalSeconds } -Sum).Sum |
-            Should -Be ($samples.LiveUpdateResult.Phases | Measure-Object -Property { $_.Duration.TotalSeconds } -Sum).Sum
+        ($copy.Phases | Measure-Object -Property Duration -Sum).Sum |
+            Should -Be ($samples.LiveUpdateResult.Phases | Measure-Object -Property Duration -Sum).Sum
     }
 }
 
@@ -194,7 +274,7 @@ Describe 'Views that a table cannot hold' {
         @{ Seconds = 3720; Text = '1h02m' }
         @{ Seconds = 273600; Text = '3d04h' }
     ) {
-        [LiveUpdate.PowerShell.Display]::Duration([TimeSpan]::FromSeconds($Seconds)) | Should -Be $Text
+        [LiveUpdate.PowerShell.Display]::Duration([double]$Seconds) | Should -Be $Text
     }
 
     It 'shows the result durations in that form, never as 00:04:10.5060297' {

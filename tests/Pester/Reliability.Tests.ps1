@@ -33,7 +33,7 @@ Describe 'Operations, resume and undo' -Tag 'Reliability' {
         $op.PointOfNoReturnPassed | Should -BeTrue
         $op.Steps.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver')
         $op.Steps | ForEach-Object { $_.State | Should -Be 'Succeeded' }
-        ($op.Steps | Where-Object Name -eq 'Clone').Duration | Should -BeGreaterThan ([timespan]::Zero)
+        ($op.Steps | Where-Object Name -eq 'Clone').Duration | Should -BeGreaterThan 0
         @(Get-LiveUpdateOperation -Partition lpar1).Id | Should -Contain $r.OperationId
         $r | Get-LiveUpdateOperation | ForEach-Object Id | Should -Be $r.OperationId
     }

@@ -69,7 +69,7 @@ internal sealed class CloneRecord
 
     public RootVgClone ToModel(string volumeGroup, IReadOnlyList<string> disks, string level) =>
         new(Partition, volumeGroup, disks.ToArray(), OsLevel.Parse(SourceLevel), OsLevel.Parse(level), Enum.Parse<CloneState>(State),
-            AppliedBundles.ToArray(), BootedAs, TimeSpan.FromSeconds(DurationSeconds), Created);
+            AppliedBundles.ToArray(), BootedAs, DurationSeconds, Created);
 }
 
 /// <summary>What a backend keeps of a partition's rootvg mirror.</summary>
@@ -91,5 +91,5 @@ internal class MirrorRecord
 
     public RootVgMirror ToModel(string sourceVolumeGroup, IReadOnlyList<string> disks, string? importedAs) =>
         new(Partition, sourceVolumeGroup, disks.ToArray(), Enum.Parse<MirrorState>(State), importedAs, ImportedInto,
-            TimeSpan.FromSeconds(DurationSeconds), Created);
+            DurationSeconds, Created);
 }

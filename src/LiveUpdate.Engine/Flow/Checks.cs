@@ -79,8 +79,9 @@ internal static class Checks
     public static LiveUpdateException NoDisk(string purpose, long requiredMB, string partition) => new("NoSuitableDisk", ErrorKind.ResourceUnavailable,
         $"No free disk of at least {requiredMB} MB is left for the {purpose} of {partition}.", partition);
 
-    public static LiveUpdateException? Bundle(UpdateBundle bundle, OsLevel current, string partition)
+    public static LiveUpdateException? Bundle(UpdateBundle bundle, string currentLevel, string partition)
     {
+        var current = OsLevel.Parse(currentLevel);
         if (bundle.TargetLevel <= current)
             return new LiveUpdateException("BundleLevelNotNewer", ErrorKind.InvalidOperation,
                 $"Bundle '{bundle.Name}' targets {bundle.TargetLevel}, which is not above {current}, the level of {partition}.", bundle.Source);

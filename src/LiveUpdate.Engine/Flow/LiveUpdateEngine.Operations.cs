@@ -409,8 +409,8 @@ public sealed partial class LiveUpdateEngine
         var end = j.End;
         var finished = Now;
         return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,
-            reason ?? (string?)end?["reason"] ?? "", finished - j.StartedClock,
-            moves.Count == 0 ? TimeSpan.Zero : moves.Max(m => m.Blackout), phases, moves,
+            reason ?? (string?)end?["reason"] ?? "", (finished - j.StartedClock).TotalSeconds,
+            moves.Count == 0 ? 0 : moves.Max(m => m.Blackout), phases, moves,
             j.CloneDisks, j.MirrorDisks, old?.Disks ?? Array.Empty<string>(), j.BundleName, j.StartedClock, finished, j.PointOfNoReturnPassed);
     }
 }

@@ -226,8 +226,8 @@ public sealed partial class LiveUpdateEngine
         Add("BundleIntegrity", bundleError, bundle is null ? "" : $"{bundle.Name}: {bundle.Packages.Count} packages, every SHA-256 matches");
         firstError = first;
         if (partition is null)
-            return new LiveUpdatePreview(request.Partition, new OsLevel(1, 0, 0), bundle?.TargetLevel, false, checks, Array.Empty<PlannedStep>(),
-                TimeSpan.Zero, TimeSpan.Zero, Array.Empty<string>(), Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+            return new LiveUpdatePreview(request.Partition, null, bundle?.TargetLevel, false, checks, Array.Empty<PlannedStep>(),
+                0, 0, Array.Empty<string>(), Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
         var p = partition;
         if (bundle is not null)
             Add("BundleLevel", Checks.Bundle(bundle, p.OsLevel, p.Name), $"{p.OsLevel} -> {bundle.TargetLevel}" + (bundle.RequiresLevel is null ? "" : $" (requires {bundle.RequiresLevel})"));
@@ -250,19 +250,19 @@ public sealed partial class LiveUpdateEngine
         var t = Backend.Timing;
         var plan = new List<PlannedStep>
         {
-            new(1, Steps.Verify, $"Verify {bundle?.Name ?? request.BundlePath} (manifest, every payload SHA-256, levels)", TimeSpan.Zero),
-            new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used)),
-            new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used)),
-            new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes)),
-            new(5, Steps.Boot, $"Create {Steps.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot),
-            new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import),
-            new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", TimeSpan.FromTicks(t.Blackout.Ticks * apps.Count)),
-            new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown),
+            new(1, Steps.Verify, $"Verify {bundle?.Name ?? request.BundlePath} (manifest, every payload SHA-256, levels)", 0),
+            new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used).TotalSeconds),
+            new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used).TotalSeconds),
+            new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? 0 : t.Install(bundle.Packages.Count, bundle.PayloadBytes).TotalSeconds),
+            new(5, Steps.Boot, $"Create {Steps.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot.TotalSeconds),
+            new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import.TotalSeconds),
+            new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", t.Blackout.TotalSeconds * apps.Count),
+            new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown.TotalSeconds),
         };
-        var total = plan.Aggregate(TimeSpan.Zero, (a, s) => a + s.EstimatedDuration);
+        var total = plan.Sum(s => s.EstimatedDuration);
         firstError = first;
         return new LiveUpdatePreview(p.Name, p.OsLevel, bundle?.TargetLevel, checks.All(c => c.Passed), checks, plan, total,
-            apps.Count == 0 ? TimeSpan.Zero : t.Blackout, clone ?? Array.Empty<string>(), mirror ?? Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+            apps.Count == 0 ? 0 : t.Blackout.TotalSeconds, clone ?? Array.Empty<string>(), mirror ?? Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
     }
 
     private static string Join(IReadOnlyList<string>? disks) => disks is null ? "(none)" : string.Join(", ", disks);

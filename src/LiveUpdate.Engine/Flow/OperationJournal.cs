@@ -176,7 +176,7 @@ public sealed class OperationJournal
             if (state != "Pending" && RollingBack && state != "Succeeded") state = "Failed";
             var duration = started is not null && last is not null && state == "Succeeded" ? Clock(last) - Clock(mine.Last(e => (string?)e["event"] == "StepStarted")) : TimeSpan.Zero;
             var detail = (string?)last?["detail"] ?? (string?)last?["error"] ?? "";
-            result.Add(new OperationStep(name, state, duration, detail));
+            result.Add(new OperationStep(name, state, duration.TotalSeconds, detail));
         }
         return result;
     }
