@@ -17,7 +17,8 @@
         'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Get-LiveUpdateSystem', 'Remove-LiveUpdateLab',
         'Get-LogicalPartition', 'Get-PhysicalVolume', 'Get-VolumeGroup', 'Get-Application',
         'New-RootVgClone', 'Start-RootVgMirror', 'Install-CloneUpdate', 'Start-UpdatedPartition', 'Import-MirrorVg', 'Move-Application',
-        'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup',
+        'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup', 'Disconnect-LiveUpdateSystem',
+        'Remove-RootVgClone', 'Stop-RootVgMirror', 'Stop-UpdatedPartition', 'New-LiveUpdateBundle', 'Test-LiveUpdateBundle',
         'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData'
     )
     FunctionsToExport    = @()

@@ -52,7 +52,7 @@ public sealed partial class LiveUpdateEngine
         var p = found!;
         Throw(Checks.Original(p));
         RefuseIfInterrupted(p.Name);
-        Throw(Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p));
+        Throw(Checks.NoClone(inv, p, WayOut(p.Name, "clone")) ?? Checks.NoMirror(inv, p, WayOut(p.Name, "mirror")) ?? Checks.NoSurrogate(inv, p, WayOut(p.Name, "surrogate")));
         var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"))
             ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound,
                 $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to.", p.Name);
@@ -79,6 +79,9 @@ public sealed partial class LiveUpdateEngine
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation,
                 $"Operation {operationId} already ended ({(string?)journal.End!["status"]}); there is nothing to resume.", operationId);
+        if (journal.IsHandSteps && !rollBack)
+            throw new LiveUpdateException("OperationNotResumable", ErrorKind.InvalidOperation,
+                $"Operation {operationId} holds the hand steps taken on {journal.Partition}; there is no flow to finish. Go on with the next step by hand, or take them all back with Resume-LiveUpdate -Id {operationId} -RollBack.", operationId);
         if (Checks.FindPartition(Inventory(), journal.Partition) is null)
             throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"Partition {journal.Partition} of operation {operationId} no longer exists.", operationId);
         if (PartitionLock.IsHeld(Backend.Location, journal.Partition))
@@ -110,9 +113,13 @@ public sealed partial class LiveUpdateEngine
     /// <summary>Called holding the partition's lock: an unfinished operation of the partition is then not running anywhere.</summary>
     private void RefuseIfInterrupted(string partition)
     {
-        foreach (var op in OperationJournal.Ids(Backend.Location, partition).Select(id => OperationJournal.Open(Backend.Location, id)).Where(j => !j.Ended).Select(ToOperation))
-                throw new LiveUpdateException("OperationInterrupted", ErrorKind.InvalidOperation,
-                    $"Operation {op.Id} on {partition} was interrupted at step {op.Steps.LastOrDefault(s => s.State != "Pending")?.Name}; finish it with Resume-LiveUpdate -Id {op.Id} (or -RollBack) first.", op.Id);
+        var open = Unfinished(partition);
+        if (open is null) return;
+        if (!open.IsHandSteps) throw InterruptedError(open);
+        var done = string.Join(", ", ToOperation(open).Steps.Where(s => s.State == "Succeeded").Select(s => s.Name));
+        throw new LiveUpdateException("OperationInProgress", ErrorKind.InvalidOperation,
+            $"Partition {partition} is in the middle of hand steps (operation {open.Id}{(done.Length == 0 ? "" : ", done: " + done)}). Go on with them, " +
+            $"undo them with Remove-RootVgClone, Stop-RootVgMirror and Stop-UpdatedPartition, or take them all back with Resume-LiveUpdate -Id {open.Id} -RollBack.", open.Id);
     }
 
     // ------------------------------------------------------------------ history
@@ -127,7 +134,9 @@ public sealed partial class LiveUpdateEngine
         var end = j.End;
         OperationState state;
         if (end is not null) state = Enum.Parse<OperationState>((string)end["status"]!);
-        else state = PartitionLock.IsHeld(Backend.Location, j.Partition) ? OperationState.Running : OperationState.Interrupted;
+        else if (PartitionLock.IsHeld(Backend.Location, j.Partition)) state = OperationState.Running;
+        // Hand steps wait for the administrator's next step, unless a process stopped in the middle of one.
+        else state = j.IsHandSteps && (string?)j.Last["event"] != "StepStarted" ? OperationState.InProgress : OperationState.Interrupted;
         var resumed = j.Events("Resumed").LastOrDefault();
         return new LiveUpdateOperation(j.Id, j.Kind, j.Partition, j.FromLevel, j.ToLevel, state, j.PointOfNoReturnPassed, j.Steps(),
             j.Applications, j.CloneDisks, j.MirrorDisks, j.BundleName, (int?)resumed?["pid"] ?? j.ProcessId, j.StartedClock,

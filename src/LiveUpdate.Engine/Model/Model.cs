@@ -186,7 +186,11 @@ public sealed record LiveUpdateResult(
     string? FailedStep = null,
     string? ErrorId = null);
 
-public enum OperationState : long { Running, Interrupted, Succeeded, RolledBack, Failed }
+/// <summary>
+/// Running: a process works on it now. InProgress: hand steps that wait for the next one. Interrupted: a process
+/// stopped in the middle of it (Resume-LiveUpdate). Corrupt: its journal fails its check (Resume-LiveUpdate -Discard).
+/// </summary>
+public enum OperationState : long { Running, Interrupted, Succeeded, RolledBack, Failed, InProgress, Corrupt }
 
 /// <summary>One step of a journalled operation, as the journal last saw it; its duration in seconds.</summary>
 public sealed record OperationStep(string Name, string State, double Duration, string Detail);

@@ -56,6 +56,8 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
         if (!ShouldProcess(full, $"Create a {Backend} LiveUpdate lab")) return;
+        // From here on the session acts on the new lab or on none: a lab that cannot be made leaves nothing selected.
+        Session.Forget($"New-LiveUpdateLab -Path {full} did not finish, and the session no longer acts on the system it was connected to before.");
         RunTerminating(() =>
         {
             if (Backend is ContainerBackend.KindName or ContainerBackend.FormerKindName)
@@ -70,7 +72,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                     DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new ContainerLabOptions().DiskSizeMB,
                 }, Context());
                 WriteVerbose($"Created container lab {full}; it is now the session's system.");
-                WriteObject(Session.Connect(linux).Inventory().System);
+                WriteObject(Session.Connect(linux).Engine(p => p).Inventory().System);
                 return;
             }
             var backend = LabBuilder.Create(full, new LabOptions
@@ -83,14 +85,18 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 RecordsPerSecond = RecordsPerSecond,
             });
             WriteVerbose($"Created lab {full}; it is now the session's system.");
-            WriteObject(Session.Connect(backend).Inventory().System);
+            WriteObject(Session.Connect(backend).Engine(p => p).Inventory().System);
         });
     }
 }
 
-/// <summary>Connect-LiveUpdateSystem: opens a lab and makes it the session default.</summary>
+/// <summary>
+/// Connect-LiveUpdateSystem: opens a lab (or a described host) and makes it the session's connection. A connect
+/// that fails leaves the session connected to nothing, so that no later cmdlet acts on the system of before.
+/// </summary>
 [Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem")]
 [OutputType(typeof(ManagedSystem))]
+[OutputType(typeof(LiveUpdateConnection))]
 public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -102,17 +108,54 @@ public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Return the connection (for -System of other cmdlets) instead of the system.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
     protected override void ProcessRecord()
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
-        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full, force: Force)).Inventory().System));
+        var before = Session.Current;
+        Session.Forget($"Connect-LiveUpdateSystem -Path {full} failed, and the session no longer acts on {(before is null ? "any system" : before.Location)}.");
+        RunTerminating(() =>
+        {
+            var connection = Session.Connect(Labs.Open(full, force: Force));
+            WriteVerbose($"Connected to {connection}; it is now the session's system.");
+            WriteObject(PassThru ? connection : connection.Engine(p => p).Inventory().System);
+        });
     }
 }
 
-/// <summary>Get-LiveUpdateSystem: the connected system.</summary>
+/// <summary>Disconnect-LiveUpdateSystem: forgets the session's connection (or closes the given one); changes nothing on the system.</summary>
+[Cmdlet(VerbsCommunications.Disconnect, "LiveUpdateSystem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(void))]
+public sealed class DisconnectLiveUpdateSystemCommand : LiveUpdateCmdlet
+{
+    /// <summary>A connection to close instead of the session's (from Connect-LiveUpdateSystem -PassThru).</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true)]
+    [Alias("Connection")]
+    [ValidateNotNull]
+    public LiveUpdateConnection? System { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var connection = System ?? Session.Current;
+        if (connection is null)
+        {
+            WriteVerbose("The session is connected to no LiveUpdate system; there is nothing to disconnect.");
+            return;
+        }
+        if (!ShouldProcess(connection.ToString(), "Forget the connection (the system itself does not change)")) return;
+        if (connection.IsDefault) Session.Forget($"Disconnect-LiveUpdateSystem closed the connection to {connection.Location}.");
+        connection.Close();
+        WriteVerbose($"Disconnected from {connection}.");
+    }
+}
+
+/// <summary>Get-LiveUpdateSystem: the connected system (or the one -System names).</summary>
 [Cmdlet(VerbsCommon.Get, "LiveUpdateSystem")]
 [OutputType(typeof(ManagedSystem))]
-public sealed class GetLiveUpdateSystemCommand : LiveUpdateCmdlet
+public sealed class GetLiveUpdateSystemCommand : SystemCmdlet
 {
     protected override void ProcessRecord() => RunTerminating(() => WriteObject(Engine.Inventory().System));
 }
@@ -130,11 +173,15 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     protected override void ProcessRecord() => RunTerminating(() =>
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
-        var current = Session.Current;
-        var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full, verify: false);
+        var current = Session.Current is { IsOpen: true } c ? c : null;
+        var backend = current is not null && SameFolder(current.Location, full) ? current.Engine(p => p).Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
-        if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
+        if (current is not null && SameFolder(current.Location, full))
+        {
+            Session.Forget($"Remove-LiveUpdateLab removed {full}, the system it was connected to.");
+            current.Close();
+        }
     });
 
     private static bool SameFolder(string a, string b) => string.Equals(

@@ -8,7 +8,7 @@ namespace LiveUpdate.PowerShell.Commands;
 /// <summary>Get-LiveUpdateOperation: the journalled live updates of the connected system, each step's state and timing.</summary>
 [Cmdlet(VerbsCommon.Get, "LiveUpdateOperation", DefaultParameterSetName = "All")]
 [OutputType(typeof(LiveUpdateOperation))]
-public sealed class GetLiveUpdateOperationCommand : LiveUpdateCmdlet
+public sealed class GetLiveUpdateOperationCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
@@ -33,7 +33,7 @@ public sealed class GetLiveUpdateOperationCommand : LiveUpdateCmdlet
         RunTerminating(() =>
         {
             var ops = Engine.Operations(Partition?.Name)
-                .Where(o => !Unfinished || o.State is OperationState.Running or OperationState.Interrupted);
+                .Where(o => !Unfinished || o.State is OperationState.Running or OperationState.Interrupted or OperationState.InProgress or OperationState.Corrupt);
             WriteObject(ops, enumerateCollection: true);
         });
     }
@@ -42,7 +42,7 @@ public sealed class GetLiveUpdateOperationCommand : LiveUpdateCmdlet
 /// <summary>Resume-LiveUpdate: finishes (or rolls back) an operation that a failed or killed process left unfinished.</summary>
 [Cmdlet(VerbsLifecycle.Resume, "LiveUpdate", SupportsShouldProcess = true)]
 [OutputType(typeof(LiveUpdateResult))]
-public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
+public sealed class ResumeLiveUpdateCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("OperationId")]
@@ -67,7 +67,7 @@ public sealed class ResumeLiveUpdateCommand : LiveUpdateCmdlet
 /// <summary>Undo-LiveUpdate: goes back to the level before the last finished live update, using the kept old_rootvg.</summary>
 [Cmdlet(VerbsCommon.Undo, "LiveUpdate", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(LiveUpdateResult))]
-public sealed class UndoLiveUpdateCommand : LiveUpdateCmdlet
+public sealed class UndoLiveUpdateCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]
@@ -92,7 +92,7 @@ public sealed class UndoLiveUpdateCommand : LiveUpdateCmdlet
 /// <summary>Test-ApplicationData: does an application's data hold every acknowledged record, in order, without a gap?</summary>
 [Cmdlet(VerbsDiagnostic.Test, "ApplicationData")]
 [OutputType(typeof(ApplicationDataCheck))]
-public sealed class TestApplicationDataCommand : LiveUpdateCmdlet
+public sealed class TestApplicationDataCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]
