@@ -152,7 +152,11 @@ catch { 'ERROR ' + `$_.FullyQualifiedErrorId }
         $file = Get-ChildItem (Join-Path $lab 'journal') -Recurse -Filter "$($r.OperationId).jsonl"
         $text = [IO.File]::ReadAllText($file.FullName)
         [IO.File]::WriteAllText($file.FullName, $text.Substring(0, $text.Length - 20))
-        { Get-LiveUpdateOperation -Id $r.OperationId -ErrorAction Stop } | Should -Throw -ErrorId 'JournalCorrupt,LiveUpdate.PowerShell.Commands.GetLiveUpdateOperationCommand'
+        $op = Get-LiveUpdateOperation -Id $r.OperationId
+        $op.State | Should -Be 'Corrupt' -Because 'a journal that fails its check is shown, never reinterpreted'
+        $op.Reason | Should -Match 'truncated'
+        $op.Steps | Should -BeNullOrEmpty
+        { Resume-LiveUpdate -Id $r.OperationId -ErrorAction Stop } | Should -Throw -ErrorId 'JournalCorrupt,LiveUpdate.PowerShell.Commands.ResumeLiveUpdateCommand'
     }
 
     It 'refuses a lab state that was edited by hand' {

@@ -21,16 +21,7 @@ public sealed partial class LiveUpdateEngine
     {
         foreach (var id in OperationJournal.Ids(Backend.Location, partition).Reverse())
         {
-            OperationJournal j;
-            try
-            {
-                j = OperationJournal.Open(Backend.Location, id);
-            }
-            catch (LiveUpdateException e) when (e.ErrorId == "JournalCorrupt")
-            {
-                throw new LiveUpdateException("JournalCorrupt", ErrorKind.InvalidData,
-                    $"{e.Message} Look at it, then clear it with Resume-LiveUpdate -Id {id} -Discard.", id, e);
-            }
+            var j = OpenTrusted(id);
             if (!j.Ended) return j;
         }
         return null;

@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Globalization;
 using System.Linq;
+using System.Text.Json.Nodes;
 using LiveUpdate.Engine.Bundles;
 using LiveUpdate.Engine.Model;
 using Microsoft.Extensions.Logging;
@@ -75,7 +77,7 @@ public sealed partial class LiveUpdateEngine
     /// <summary>Finishes (or, with <paramref name="rollBack"/>, rolls back) an operation that a dead process left unfinished.</summary>
     public LiveUpdateResult? Resume(string operationId, bool rollBack, OperationContext context)
     {
-        var journal = OperationJournal.Open(Backend.Location, operationId);
+        var journal = OpenTrusted(operationId);
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation,
                 $"Operation {operationId} already ended ({(string?)journal.End!["status"]}); there is nothing to resume.", operationId);
@@ -89,7 +91,7 @@ public sealed partial class LiveUpdateEngine
                 $"Operation {operationId} on {journal.Partition} is in flight ({PartitionLock.Owner(Backend.Location, journal.Partition)}); it cannot be resumed.", journal.Partition);
         if (!context.ShouldProcess(journal.Partition, rollBack ? $"Roll back interrupted operation {operationId}" : $"Finish interrupted operation {operationId}")) return null;
         using var held = Hold(journal.Partition, operationId);
-        journal = OperationJournal.Open(Backend.Location, operationId); // another process may have finished it meanwhile
+        journal = OpenTrusted(operationId); // another process may have finished it meanwhile
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation, $"Operation {operationId} was finished by another process.", operationId);
         TakeOverNotice(held, journal.Partition, context);
@@ -101,6 +103,19 @@ public sealed partial class LiveUpdateEngine
             return RollBack(journal, reason, null, null, context);
         }
         return Run(journal, context);
+    }
+
+    /// <summary>A journal that passes its check; one that does not is refused with the way to clear it.</summary>
+    private OperationJournal OpenTrusted(string id)
+    {
+        try
+        {
+            return OperationJournal.Open(Backend.Location, id);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "JournalCorrupt")
+        {
+            throw new LiveUpdateException("JournalCorrupt", ErrorKind.InvalidData, $"{e.Message} Look at it, then clear it with Resume-LiveUpdate -Id {id} -Discard.", id, e);
+        }
     }
 
     private void TakeOverNotice(IDisposable held, string partition, OperationContext context)
@@ -124,10 +139,64 @@ public sealed partial class LiveUpdateEngine
 
     // ------------------------------------------------------------------ history
 
+    /// <summary>
+    /// The operations of one partition (or of all), oldest first by their start on the system's clock. A journal
+    /// that fails its chain check is listed as Corrupt with what can be read of it; the others list as they are.
+    /// </summary>
     public IReadOnlyList<LiveUpdateOperation> Operations(string? partition = null) =>
-        OperationJournal.Ids(Backend.Location, partition).Select(GetOperation).ToList();
+        OperationJournal.Ids(Backend.Location, partition).Select(Read)
+            .OrderBy(r => r.Operation.Started).ThenBy(r => r.At).ThenBy(r => r.Operation.Id, StringComparer.Ordinal)
+            .Select(r => r.Operation).ToList();
 
-    public LiveUpdateOperation GetOperation(string id) => ToOperation(OperationJournal.Open(Backend.Location, id));
+    public LiveUpdateOperation GetOperation(string id) => Read(id).Operation;
+
+    private (LiveUpdateOperation Operation, DateTimeOffset At) Read(string id)
+    {
+        try
+        {
+            var j = OperationJournal.Open(Backend.Location, id);
+            return (ToOperation(j), j.StartedAt);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "JournalCorrupt")
+        {
+            return Corrupt(id, e);
+        }
+    }
+
+    private (LiveUpdateOperation, DateTimeOffset) Corrupt(string id, LiveUpdateException e)
+    {
+        var (partition, first, written) = OperationJournal.Glimpse(Backend.Location, id);
+        string? Field(string key) => first?[key] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
+        var started = DateTimeOffset.TryParse(Field("clock"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var clock) ? clock : written;
+        var at = DateTimeOffset.TryParse(Field("at"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var real) ? real : written;
+        var operation = new LiveUpdateOperation(id, Field("kind") ?? "", partition, Field("from"), Field("to"), OperationState.Corrupt, false,
+            Array.Empty<OperationStep>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), Field("bundleName") ?? "", 0, started, null,
+            $"{e.Message} Look at it, then clear it with Resume-LiveUpdate -Id {id} -Discard.");
+        return (operation, at);
+    }
+
+    /// <summary>
+    /// Sets aside the journal of an operation that fails its chain check (it is renamed, not deleted), so that the
+    /// partition can be updated again. Only a corrupt journal is discarded: an intact one is finished or rolled back.
+    /// </summary>
+    public string? Discard(string id, OperationContext context)
+    {
+        var (operation, _) = Read(id);
+        if (operation.State != OperationState.Corrupt)
+            throw new LiveUpdateException("OperationNotCorrupt", ErrorKind.InvalidOperation,
+                $"The journal of operation {id} is intact ({operation.State}); it is not discarded. " +
+                (operation.State is OperationState.Interrupted or OperationState.InProgress
+                    ? $"Finish it with Resume-LiveUpdate -Id {id}, or go back with Resume-LiveUpdate -Id {id} -RollBack."
+                    : "It stays as the record of what happened."), id);
+        if (PartitionLock.IsHeld(Backend.Location, operation.Partition))
+            throw new LiveUpdateException("UpdateInProgress", ErrorKind.ResourceBusy,
+                $"Partition {operation.Partition} is being updated ({PartitionLock.Owner(Backend.Location, operation.Partition)}); its journals stay as they are.", operation.Partition);
+        if (!context.ShouldProcess(id, $"Discard the journal of operation {id} on {operation.Partition}, which fails its check (it is kept beside, renamed .discarded)")) return null;
+        using var held = Hold(operation.Partition, id);
+        var aside = OperationJournal.Discard(Backend.Location, id);
+        context.Logger.LogWarning("The journal of operation {Operation} on {Partition} failed its check and was set aside as {File}", id, operation.Partition, aside);
+        return aside;
+    }
 
     private LiveUpdateOperation ToOperation(OperationJournal j)
     {

@@ -59,11 +59,50 @@ public sealed class OperationJournal
             : Enumerable.Empty<string>();
     }
 
-    public static OperationJournal Open(string location, string id)
+    /// <summary>The file of an operation's journal, or null when there is none.</summary>
+    public static string? PathOf(string location, string id)
     {
         var folder = FolderOf(location);
-        var path = id.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0 || !Directory.Exists(folder) ? null
+        return id.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0 || !Directory.Exists(folder) ? null
             : Directory.EnumerateFiles(folder, id + ".jsonl", SearchOption.AllDirectories).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// What can be read of a journal that fails its check, to show it: the partition (its folder) and the first
+    /// entry's fields where that line is JSON at all. Nothing of it is trusted to act on.
+    /// </summary>
+    public static (string Partition, JsonObject? First, DateTimeOffset Written) Glimpse(string location, string id)
+    {
+        var path = PathOf(location, id) ?? throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
+        JsonObject? first = null;
+        try
+        {
+            using var reader = new StreamReader(path, Encoding.UTF8);
+            var buffer = new char[64 * 1024];
+            var n = reader.Read(buffer, 0, buffer.Length);
+            var line = new string(buffer, 0, n).Split('\n')[0];
+            first = JsonNode.Parse(line) as JsonObject;
+        }
+        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException)
+        {
+            first = null;
+        }
+        var folder = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(path)!);
+        return ((string?)(first?["partition"] as JsonValue) ?? folder, first, new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero));
+    }
+
+    /// <summary>Sets a journal that fails its check aside (renamed to .discarded beside it), so that it no longer counts.</summary>
+    public static string Discard(string location, string id)
+    {
+        var path = PathOf(location, id) ?? throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
+        var aside = path + ".discarded";
+        File.Move(path, aside, overwrite: false);
+        return aside;
+    }
+
+    public static OperationJournal Open(string location, string id)
+    {
+        var path = PathOf(location, id);
         if (path is null)
             throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
         var entries = new List<JsonObject>();

@@ -200,7 +200,7 @@ public sealed record LiveUpdateOperation(
     string Id,
     string Kind,
     string Partition,
-    string FromLevel,
+    string? FromLevel,
     string? ToLevel,
     OperationState State,
     bool PointOfNoReturnPassed,
