@@ -5,13 +5,16 @@ BeforeDiscovery {
     $script:types = @(
         'ManagedSystem', 'LogicalPartition', 'PhysicalVolume', 'VolumeGroup', 'LogicalVolume', 'ApplicationInstance',
         'RootVgClone', 'RootVgMirror', 'ApplicationMigration', 'LiveUpdateResult', 'LiveUpdatePreview', 'PhaseResult',
-        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck'
+        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck', 'LiveUpdateBundle',
+        'LiveUpdate.Engine.Bundles.BundlePackage', 'LiveUpdate.PowerShell.LiveUpdateConnection'
     ) | ForEach-Object { @{ Type = $_ } }
 }
 
 BeforeAll {
     Import-Module $env:LIVEUPDATE_MODULE -Force
     $script:model = 'LiveUpdate.Engine.Model.'
+    # A type of the model is named short; the others by their full name.
+    function Get-TypeName([string] $Type) { if ($Type.Contains('.')) { $Type } else { $model + $Type } }
     $lab = Join-Path $TestDrive 'lab'
     $samples = @{}
     $samples.ManagedSystem = New-LiveUpdateLab -Path $lab
@@ -37,6 +40,9 @@ BeforeAll {
     $samples.LiveUpdateOperation = Get-LiveUpdateOperation
     $samples.OperationStep = $samples.LiveUpdateOperation[0].Steps
     $samples.ApplicationDataCheck = Get-Application | Test-ApplicationData
+    $samples.LiveUpdateBundle = @((Test-LiveUpdateBundle $bundle), (Test-LiveUpdateBundle (Join-Path $lab 'updates/nosuch')))
+    $samples['LiveUpdate.Engine.Bundles.BundlePackage'] = $samples.LiveUpdateBundle[0].Packages
+    $samples['LiveUpdate.PowerShell.LiveUpdateConnection'] = Connect-LiveUpdateSystem -Path $lab -PassThru
 
     $script:samples = $samples
     $script:deserialized = @{}
@@ -113,17 +119,17 @@ AfterAll {
 Describe 'The view of <Type>' -ForEach $types {
     BeforeAll {
         $objects = @($samples[$Type])
-        $table = Get-View ($model + $Type) ([System.Management.Automation.TableControl]) | Select-Object -First 1
+        $table = Get-View (Get-TypeName $Type) ([System.Management.Automation.TableControl]) | Select-Object -First 1
     }
 
     It 'has objects to show' {
         $objects.Count | Should -BeGreaterThan 0
-        $objects[0].GetType().FullName | Should -Be ($model + $Type)
+        $objects[0].GetType().FullName | Should -Be (Get-TypeName $Type)
     }
 
     It 'has a table view, for live and deserialized objects alike' {
         $table | Should -Not -BeNullOrEmpty
-        Get-View ('Deserialized.' + $model + $Type) ([System.Management.Automation.TableControl]) | Should -Not -BeNullOrEmpty
+        Get-View ('Deserialized.' + (Get-TypeName $Type)) ([System.Management.Automation.TableControl]) | Should -Not -BeNullOrEmpty
     }
 
     It 'fits 80 columns with every column shown and no value cut short' {
@@ -147,7 +153,7 @@ Describe 'The view of <Type>' -ForEach $types {
         $copy = $deserialized[$Type]
         $copy.Count | Should -Be $objects.Count
         for ($i = 0; $i -lt $objects.Count; $i++) {
-            $copy[$i].pstypenames[0] | Should -Be ('Deserialized.' + $model + $Type)
+            $copy[$i].pstypenames[0] | Should -Be ('Deserialized.' + (Get-TypeName $Type))
             foreach ($property in $objects[$i].psobject.Properties) {
                 $value = $property.Value
                 $other = $copy[$i].($property.Name)
@@ -163,7 +169,7 @@ Describe 'The view of <Type>' -ForEach $types {
     }
 
     It 'names every column of every view after a property of the object, live and deserialized' {
-        foreach ($name in ($model + $Type), ('Deserialized.' + $model + $Type)) {
+        foreach ($name in (Get-TypeName $Type), ('Deserialized.' + (Get-TypeName $Type))) {
             $views = @((Get-FormatData -TypeName $name -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
             $views.Count | Should -BeGreaterThan 0
             foreach ($object in @($objects[0], $deserialized[$Type][0])) {
@@ -176,7 +182,7 @@ Describe 'The view of <Type>' -ForEach $types {
     }
 
     It 'breaks no word when it fits a value into 80 columns' {
-        $views = @((Get-FormatData -TypeName ($model + $Type) -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
+        $views = @((Get-FormatData -TypeName (Get-TypeName $Type) -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)
         foreach ($view in $views) {
             $format = if ($view.Control -is [System.Management.Automation.TableControl]) { 'Format-Table' } else { 'Format-List' }
             $text = $objects | & $format -View $view.Name | Out-String -Width 79
@@ -187,10 +193,24 @@ Describe 'The view of <Type>' -ForEach $types {
                     foreach ($word in ((Get-ViewValue $object $column) -split '\s+')) { [void]$known.Add($word) }
                 }
             }
-            # A word longer than a whole line can only be broken; any other piece of a word is a fault of the view.
-            $long = @($known | Where-Object Length -gt 28)
+            # A word longer than its line can only be broken, and then after a separator (/ - _ ,); any other piece of
+            # a word is a fault of the view.
+            $atSeparator = {
+                param($piece)
+                foreach ($word in $known) {
+                    if ($word.Length -le $piece.Length) { continue }
+                    $at = $word.IndexOf($piece, [StringComparison]::Ordinal)
+                    while ($at -ge 0) {
+                        $startsClean = $at -eq 0 -or '/-_,'.Contains($word[$at - 1])
+                        $endsClean = $at + $piece.Length -eq $word.Length -or '/-_,'.Contains($piece[-1])
+                        if ($startsClean -and $endsClean) { return $true }
+                        $at = $word.IndexOf($piece, $at + 1, [StringComparison]::Ordinal)
+                    }
+                }
+                $false
+            }
             $broken = @($text -split '\s+' | Where-Object { $_ -and $_ -notmatch '^[-:]+$' -and -not $known.Contains($_) } |
-                Where-Object { $piece = $_; -not ($long | Where-Object { $_.Contains($piece) }) })
+                Where-Object { -not (& $atSeparator $_) })
             $broken | Should -BeNullOrEmpty -Because "the $format view of $Type must wrap at word boundaries (these are pieces of words)"
         }
     }
@@ -215,12 +235,13 @@ Describe 'Coverage of the views' {
             $t = $queue.Dequeue()
             if ($t.IsArray) { $t = $t.GetElementType() }
             if ($t.IsGenericType) { foreach ($a in $t.GetGenericArguments()) { $queue.Enqueue($a) }; continue }
-            if ($t.Namespace -ne 'LiveUpdate.Engine.Model' -or $t.IsEnum -or $t -eq [LiveUpdate.Engine.Model.OsLevel] -or -not $reachable.Add($t)) { continue }
+            if ($t.Namespace -notin 'LiveUpdate.Engine.Model', 'LiveUpdate.Engine.Bundles', 'LiveUpdate.PowerShell' -or $t.IsEnum -or $t -eq [LiveUpdate.Engine.Model.OsLevel] -or
+                $t.IsSubclassOf([System.Management.Automation.Job]) -or -not $reachable.Add($t)) { continue }
             foreach ($p in $t.GetProperties()) { $queue.Enqueue($p.PropertyType) }
         }
         $reachable.Count | Should -BeGreaterThan 10
         foreach ($t in $reachable) {
-            $samples.Keys | Should -Contain $t.Name -Because "$($t.Name) is written by a cmdlet and needs a view test"
+            $samples.Keys | Should -Contain $(if ($t.Namespace -eq 'LiveUpdate.Engine.Model') { $t.Name } else { $t.FullName }) -Because "$($t.Name) is written by a cmdlet and needs a view test"
         }
     }
 }

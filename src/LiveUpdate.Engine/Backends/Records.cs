@@ -59,6 +59,8 @@ internal sealed class CloneRecord
     public string? BootedAs { get; set; }
     public double DurationSeconds { get; set; }
     public DateTimeOffset Created { get; set; }
+    /// <summary>For a clone made of a kept rootvg (Undo-LiveUpdate): the name it had (old_rootvg, old_rootvg1, ...).</summary>
+    public string? AdoptedFrom { get; set; }
 
     /// <summary>The surrogate booted from the clone is gone: the clone is updated (or merely cloned) again.</summary>
     public void Unboot()

@@ -69,10 +69,64 @@ public sealed class UpdateBundle : IDisposable
     /// only this user may write, or else the temporary folder); throws <see cref="LiveUpdateException"/> for anything
     /// wrong with it. Dispose removes the copy.
     /// </summary>
-    public static UpdateBundle Open(string path, string? copyParent = null) => Load(path, copy: true, copyParent);
+    public static UpdateBundle Open(string path, string? copyParent = null) => Load(path, copy: true, copyParent, null);
+
+    /// <summary>
+    /// Opens a bundle for an operation: its copy's folder carries the operation's id, so that a copy left by a
+    /// process that died during the operation is removed when the operation is resumed (<see cref="RemoveCopies"/>).
+    /// </summary>
+    public static UpdateBundle OpenFor(string operationId, string path) => Load(path, copy: true, null, operationId);
+
+    private const string CopyPrefix = "liveupdate-bundle-";
+
+    /// <summary>
+    /// Removes what is left of this user's private copies for an operation (a process that died cannot remove its
+    /// own): only folders this user owns and alone may enter, never following a link.
+    /// </summary>
+    public static void RemoveCopies(string operationId)
+    {
+        var temp = Path.GetTempPath();
+        if (!Directory.Exists(temp) || operationId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0) return;
+        foreach (var dir in Directory.EnumerateDirectories(temp, CopyPrefix + operationId + "-*"))
+        {
+            var node = BundleFiles.Inspect(dir);
+            if (node.Type != NodeType.Directory || node.Owner != BundleFiles.CurrentUser || (node.Mode & (UnixFileMode)0x3F) != 0) continue;
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another process of this user removes it at the same moment, or it is in use; the next resume tries again.
+            }
+        }
+    }
 
     /// <summary>Verifies a bundle where it lies, writing nothing; the result tells what it holds but has no payload to install.</summary>
-    public static UpdateBundle Verify(string path) => Load(path, copy: false, null);
+    public static UpdateBundle Verify(string path) => Load(path, copy: false, null, null);
+
+    /// <summary>Verifies a bundle where it lies and says what it found: its packages when it passes every check, the error when not.</summary>
+    public static LiveUpdateBundle Test(string path)
+    {
+        var format = Directory.Exists(path) ? "Folder" : path.ToLowerInvariant() switch
+        {
+            var p when p.EndsWith(".zip", StringComparison.Ordinal) => "Zip",
+            var p when p.EndsWith(".tar", StringComparison.Ordinal) => "Tar",
+            var p when p.EndsWith(".tar.gz", StringComparison.Ordinal) || p.EndsWith(".tgz", StringComparison.Ordinal) => "TarGz",
+            _ => "Unknown",
+        };
+        try
+        {
+            using var b = Verify(path);
+            return new LiveUpdateBundle(path, b.Name, b.Format, true, null,
+                $"{b.Packages.Count} packages, every SHA-256 and size matches; nothing but regular files and folders.",
+                b.TargetLevel, b.RequiresLevel, b.LiveUpdateCapable, b.PayloadBytes, b.Packages);
+        }
+        catch (LiveUpdateException e)
+        {
+            return new LiveUpdateBundle(path, "", format, false, e.ErrorId, e.Message, null, null, null, 0, Array.Empty<BundlePackage>());
+        }
+    }
 
     /// <summary>Removes the private copy. Idempotent.</summary>
     public void Dispose()
@@ -80,7 +134,7 @@ public sealed class UpdateBundle : IDisposable
         if (_root is not null && Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
     }
 
-    private static UpdateBundle Load(string path, bool copy, string? copyParent)
+    private static UpdateBundle Load(string path, bool copy, string? copyParent, string? operationId)
     {
         if (string.IsNullOrWhiteSpace(path))
             throw new LiveUpdateException("BundleNotFound", ErrorKind.ObjectNotFound, "No update bundle path was given.", path);
@@ -108,7 +162,7 @@ public sealed class UpdateBundle : IDisposable
         string? root = null;
         if (copy)
         {
-            root = BundleFiles.CreatePrivateFolder("liveupdate-bundle-", copyParent);
+            root = BundleFiles.CreatePrivateFolder(operationId is null ? CopyPrefix : $"{CopyPrefix}{operationId}-", copyParent);
             var free = (FreeSpaceOverride ?? BundleFiles.FreeBytes)(root);
             if (free is { } f && manifest.PayloadBytes + Reserve > f)
             {

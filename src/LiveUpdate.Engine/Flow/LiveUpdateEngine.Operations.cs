@@ -44,8 +44,11 @@ public sealed partial class LiveUpdateEngine
         return Run(journal, context);
     }
 
-    /// <summary>Goes back to the level before the last finished update, booting the kept old_rootvg as the surrogate.</summary>
-    public LiveUpdateResult? Undo(string partition, IReadOnlyList<string>? mirrorDisks, OperationContext context)
+    /// <summary>
+    /// Goes back to the level of a kept rootvg — old_rootvg (the level before the last finished update) or an older
+    /// one (old_rootvg1, ...) — booting it as the surrogate; the level it leaves becomes the new old_rootvg.
+    /// </summary>
+    public LiveUpdateResult? Undo(string partition, IReadOnlyList<string>? mirrorDisks, OperationContext context, string volumeGroup = "old_rootvg")
     {
         var id = NewOperationId();
         using var held = Hold(partition, id);
@@ -55,18 +58,20 @@ public sealed partial class LiveUpdateEngine
         Throw(Checks.Original(p));
         RefuseIfInterrupted(p.Name);
         Throw(Checks.NoClone(inv, p, WayOut(p.Name, "clone")) ?? Checks.NoMirror(inv, p, WayOut(p.Name, "mirror")) ?? Checks.NoSurrogate(inv, p, WayOut(p.Name, "surrogate")));
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"))
-            ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound,
-                $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to.", p.Name);
+        var kept = inv.VolumeGroups.Where(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot).OrderBy(v => v.Name, StringComparer.OrdinalIgnoreCase).ToList();
+        var old = kept.FirstOrDefault(v => Same(v.Name, volumeGroup))
+            ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound, kept.Count == 0
+                ? $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to."
+                : $"Partition {p.Name} keeps no rootvg named '{volumeGroup}'; it keeps {string.Join(", ", kept.Select(v => $"{v.Name} ({v.OsLevel})"))}.", volumeGroup);
         var used = Checks.RootVgUsedMB(inv, p);
         var mirror = mirrorDisks ?? Checks.ChooseDisk(inv, used, Array.Empty<string>()) ?? throw Checks.NoDisk("mirror", used, p.Name);
         Throw(Checks.Disks(inv, mirror, used, "mirror of rootvg"));
         Throw(Checks.Frame(inv, p));
-        if (!context.ShouldProcess(p.Name, $"Undo the live update: go back from {p.OsLevel} to {old.OsLevel} on {Join(old.Disks)} (mirror onto {Join(mirror)})")) return null;
+        if (!context.ShouldProcess(p.Name, $"Undo the live update: go back from {p.OsLevel} to {old.OsLevel} ({old.Name} on {Join(old.Disks)}; mirror onto {Join(mirror)})")) return null;
         TakeOverNotice(held, p.Name, context);
         var journal = OperationJournal.Create(Backend.Location, p.Name, id);
         journal.Append("Begin", inv.System.Clock,
-            ("kind", "Undo"), ("partition", p.Name), ("bundle", ""), ("bundleName", "old_rootvg at " + old.OsLevel),
+            ("kind", "Undo"), ("partition", p.Name), ("bundle", ""), ("bundleName", $"{old.Name} at {old.OsLevel}"), ("oldRootVg", old.Name),
             ("from", p.OsLevel.ToString()), ("to", old.OsLevel!.ToString()),
             ("cloneDisks", old.Disks), ("mirrorDisks", mirror),
             ("applications", inv.Applications.Where(a => Same(a.Partition, p.Name)).Select(a => a.Name).ToArray()),
@@ -100,7 +105,14 @@ public sealed partial class LiveUpdateEngine
         if (rollBack || journal.RollingBack)
         {
             var reason = rollBack ? "Rolled back on request after the operation was interrupted." : "The interrupted roll-back was finished.";
-            return RollBack(journal, reason, null, null, context);
+            try
+            {
+                return RollBack(journal, reason, null, null, context);
+            }
+            finally
+            {
+                UpdateBundle.RemoveCopies(journal.Id);
+            }
         }
         return Run(journal, context);
     }
@@ -261,7 +273,7 @@ public sealed partial class LiveUpdateEngine
     private static string Describe(OperationJournal j, string step, UpdateBundle? bundle) => step switch
     {
         Steps.Verify => $"verifying {j.BundleName} (manifest, every payload SHA-256, levels)",
-        Steps.Clone when j.Kind == "Undo" => $"adopting old_rootvg on {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Clone when j.Kind == "Undo" => $"adopting {j.OldRootVg} on {Join(j.CloneDisks)} as altinst_rootvg",
         Steps.Clone => $"cloning rootvg onto {Join(j.CloneDisks)} as altinst_rootvg",
         Steps.Mirror => $"mirroring rootvg onto {Join(j.MirrorDisks)}",
         Steps.Install => $"installing {bundle?.Name ?? j.BundleName} into altinst_rootvg",
@@ -281,8 +293,10 @@ public sealed partial class LiveUpdateEngine
         }
         finally
         {
-            // The verified private copy of the bundle lives as long as the operation runs.
+            // The verified private copy of the bundle lives as long as the operation runs; copies that a process which
+            // died during the operation left go too.
             bundle?.Dispose();
+            UpdateBundle.RemoveCopies(j.Id);
         }
     }
 
@@ -360,7 +374,7 @@ public sealed partial class LiveUpdateEngine
     private UpdateBundle OpenBundle(OperationJournal j, bool faultPoints)
     {
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.Before);
-        var bundle = UpdateBundle.Open(j.BundlePath);
+        var bundle = UpdateBundle.OpenFor(j.Id, j.BundlePath);
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.During);
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.After);
         return bundle;
@@ -379,8 +393,8 @@ public sealed partial class LiveUpdateEngine
             case Steps.Verify:
                 return $"{bundle!.Name}: {bundle.Packages.Count} packages verified";
             case Steps.Clone when j.Kind == "Undo":
-                if (clone is null) Backend.AdoptOldRootVg(p, context);
-                return $"old_rootvg on {Join(j.CloneDisks)} adopted as altinst_rootvg";
+                if (clone is null) Backend.AdoptOldRootVg(p, j.OldRootVg, context);
+                return $"{j.OldRootVg} on {Join(j.CloneDisks)} adopted as altinst_rootvg";
             case Steps.Clone:
                 if (clone is not null && clone.Disks.SequenceEqual(j.CloneDisks, StringComparer.OrdinalIgnoreCase)) return "already cloned";
                 Backend.RemoveClone(p, j.CloneDisks, context); // wipes what an interrupted attempt left

@@ -109,7 +109,7 @@ public sealed partial class LiveUpdateEngine
         if (clone.State == CloneState.Booted)
             throw new LiveUpdateException("CloneInUse", ErrorKind.InvalidOperation,
                 $"The clone of {p.Name} already runs as {clone.BootedAs}; it can no longer be updated. Stop it with Stop-UpdatedPartition {clone.BootedAs} first.", p.Name);
-        using var bundle = UpdateBundle.Open(bundlePath);
+        using var bundle = j is null ? UpdateBundle.Open(bundlePath) : UpdateBundle.OpenFor(j.Id, bundlePath);
         Throw(Checks.Bundle(bundle, clone.OsLevel, $"the clone of {p.Name}"));
         if (!context.ShouldProcess($"{clone.VolumeGroup} of {p.Name}", $"Install {bundle.Name} ({clone.OsLevel} -> {bundle.TargetLevel})")) return null;
         context.Logger.LogInformation("Bundle {Bundle} verified: {Packages} packages, every SHA-256 matches", bundle.Name, bundle.Packages.Count);

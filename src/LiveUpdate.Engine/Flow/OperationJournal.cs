@@ -187,6 +187,8 @@ public sealed class OperationJournal
     public IReadOnlyList<string> MirrorDisks => Strings(Latest("mirrorDisks"));
     public IReadOnlyList<string> Applications => Strings(Begin["applications"]);
     public int ProcessId => (int?)Begin["pid"] ?? 0;
+    /// <summary>The kept rootvg an undo goes back to.</summary>
+    public string OldRootVg => (string?)Begin["oldRootVg"] ?? "old_rootvg";
     public DateTimeOffset StartedClock => Clock(Begin);
     /// <summary>When the operation began, in real time.</summary>
     public DateTimeOffset StartedAt => DateTimeOffset.Parse((string)Begin["at"]!, CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using LiveUpdate.Engine.Bundles;
 
 namespace LiveUpdate.Engine.Model;
 
@@ -250,6 +251,23 @@ public sealed record LiveUpdatePreview(
     IReadOnlyList<string> CloneDisks,
     IReadOnlyList<string> MirrorDisks,
     string Bundle);
+
+/// <summary>
+/// What Test-LiveUpdateBundle and New-LiveUpdateBundle return: what a bundle holds and whether it passed every check
+/// (when not, the error's id and message). Format is Folder, Zip, Tar or TarGz; PayloadBytes is the payloads' total.
+/// </summary>
+public sealed record LiveUpdateBundle(
+    string Path,
+    string Name,
+    string Format,
+    bool Verified,
+    string? ErrorId,
+    string Message,
+    string? TargetLevel,
+    string? RequiresLevel,
+    bool? LiveUpdateCapable,
+    long PayloadBytes,
+    IReadOnlyList<BundlePackage> Packages);
 
 /// <summary>Everything a backend knows at one instant.</summary>
 public sealed record SystemInventory(

@@ -118,7 +118,7 @@ public sealed class ResumeLiveUpdateCommand : SystemCmdlet
     }
 }
 
-/// <summary>Undo-LiveUpdate: goes back to the level before the last finished live update, using the kept old_rootvg.</summary>
+/// <summary>Undo-LiveUpdate: goes back to the level before the last finished live update (the kept old_rootvg), or to an older kept level (-VolumeGroup old_rootvg1).</summary>
 [Cmdlet(VerbsCommon.Undo, "LiveUpdate", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(LiveUpdateResult))]
 public sealed class UndoLiveUpdateCommand : SystemCmdlet
@@ -133,10 +133,16 @@ public sealed class UndoLiveUpdateCommand : SystemCmdlet
     [ArgumentCompleter(typeof(Completers.FreeDiskNameCompleter))]
     public DiskIdentity[]? MirrorDisk { get; set; }
 
+    /// <summary>The kept rootvg to go back to: old_rootvg (the default, the level before the last update) or an older one, old_rootvg1, old_rootvg2, ...</summary>
+    [Parameter]
+    [ValidatePattern("^old_rootvg[0-9]*$")]
+    [ArgumentCompleter(typeof(Completers.VolumeGroupNameCompleter))]
+    public string VolumeGroup { get; set; } = "old_rootvg";
+
     protected override void ProcessRecord() => Run(() =>
     {
-        var (partition, disks) = (Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray());
-        var result = Execute((engine, context) => engine.Undo(partition, disks, context));
+        var (partition, disks, kept) = (Partition.Name, MirrorDisk?.Select(d => d.Name).ToArray(), VolumeGroup);
+        var result = Execute((engine, context) => engine.Undo(partition, disks, context, kept));
         if (result is null) return;
         WriteObject(result);
         WriteOutcomeError(result);
