@@ -104,7 +104,9 @@ public sealed partial class LiveUpdateEngine
         context.Logger.LogInformation("[{Operation}] Resuming the {Kind} of {Partition} ({Mode})", operationId, journal.Kind, journal.Partition, rollBack ? "roll back" : "finish");
         if (rollBack || journal.RollingBack)
         {
-            var reason = rollBack ? "Rolled back on request after the operation was interrupted." : "The interrupted roll-back was finished.";
+            var reason = !rollBack ? "The interrupted roll-back was finished."
+                : journal.IsHandSteps ? $"The hand steps on {journal.Partition} were taken back on request; it stays at {journal.FromLevel}."
+                : "Rolled back on request after the operation was interrupted.";
             try
             {
                 return RollBack(journal, reason, null, null, context);
