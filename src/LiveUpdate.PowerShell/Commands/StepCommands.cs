@@ -96,7 +96,7 @@ public sealed class StartRootVgMirrorCommand : RootVgCopyCmdlet
 public sealed class InstallCloneUpdateCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Partition")]
+    [Alias("Partition", "Name")]
     [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
     public CloneIdentity Clone { get; set; } = null!;
 
@@ -119,7 +119,7 @@ public sealed class InstallCloneUpdateCommand : SystemCmdlet
 public sealed class StartUpdatedPartitionCommand : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Partition")]
+    [Alias("Partition", "Name")]
     [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
     public CloneIdentity Clone { get; set; } = null!;
 
@@ -136,7 +136,8 @@ public sealed class StartUpdatedPartitionCommand : SystemCmdlet
 [OutputType(typeof(VolumeGroup))]
 public sealed class ImportMirrorVgCommand : SystemCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Name")]
     [ArgumentCompleter(typeof(Completers.PartitionNameCompleter))]
     public MirrorIdentity Mirror { get; set; } = null!;
 
