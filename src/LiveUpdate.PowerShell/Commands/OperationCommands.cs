@@ -47,7 +47,6 @@ public sealed class GetLiveUpdateOperationCommand : SystemCmdlet
         }
         RunTerminating(() =>
         {
-            if (Partition is not null) Engine.GetPartition(Partition.Name);
             IEnumerable<LiveUpdateOperation> ops = Engine.Operations(Partition?.Name)
                 .Where(o => !Unfinished || o.State is OperationState.Running or OperationState.Interrupted or OperationState.InProgress or OperationState.Corrupt)
                 .ToList();

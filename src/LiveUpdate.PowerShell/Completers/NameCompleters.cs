@@ -113,7 +113,7 @@ public class OperationIdCompleter : NameCompleter
 
     protected override IEnumerable<(string, string)> Names(LiveUpdate.Engine.Flow.LiveUpdateEngine engine, IDictionary fakeBoundParameters) =>
         engine.Operations(Bound(fakeBoundParameters, "Partition"))
-            .Where(o => !UnfinishedOnly || o.State is OperationState.Interrupted or OperationState.Running)
+            .Where(o => !UnfinishedOnly || o.State is OperationState.Interrupted or OperationState.Running or OperationState.InProgress or OperationState.Corrupt)
             .Select(o => (o.Id, $"{o.Kind} of {o.Partition} {o.FromLevel} -> {o.ToLevel}: {o.State}"));
 }
 
