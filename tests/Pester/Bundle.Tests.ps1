@@ -5,6 +5,7 @@
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Support/TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     $script:work = Join-Path $TestDrive 'work'
     $null = New-Item -ItemType Directory -Path $work
     Set-Content -Path (Join-Path $work 'bos.rte.7.3.2.2.bff') -Value ('bos.rte image ' + ('x' * 4096)) -NoNewline
@@ -158,6 +159,19 @@ Describe 'An archive bundle in use' {
         $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $zip
         $r.Status | Should -Be 'Succeeded'
         Get-CopyCount $r.OperationId | Should -Be 0
+    }
+
+    It 'leaves no copy of a process that died: the resumed operation or the removed lab takes it' {
+        foreach ($end in 'resume', 'remove') {
+            $other = New-TestLab -Name 'killed'
+            $bundle = (New-Bundle "killed-$end.zip").Path
+            Invoke-LiveUpdateInChild -Lab $other -Bundle $bundle -Fault 'Install:During:Kill' | Should -Not -Be 0
+            $id = (Get-LiveUpdateOperation -System $other -Unfinished).Id
+            Get-CopyCount $id | Should -Be 1 -Because 'the process died before it could remove its copy'
+            if ($end -eq 'resume') { $null = Resume-LiveUpdate -System $other -Id $id -RollBack -Confirm:$false -ErrorAction SilentlyContinue }
+            else { Remove-LiveUpdateLab -Path $other -Confirm:$false }
+            Get-CopyCount $id | Should -Be 0 -Because "the $end removes what the dead process left"
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
 using LiveUpdate.Engine.Backends.Containers;
@@ -176,7 +177,10 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
         var current = Session.Current is { IsOpen: true } c ? c : null;
         var backend = current is not null && SameFolder(current.Location, full) ? current.Engine(p => p).Backend : Labs.Open(full, verify: false);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
+        var operations = OperationJournal.Ids(full).ToList();
         backend.RemoveLab(Context());
+        // Private copies of bundles that processes which died during the lab's operations left go with the lab.
+        foreach (var id in operations) LiveUpdate.Engine.Bundles.UpdateBundle.RemoveCopies(id);
         if (current is not null && SameFolder(current.Location, full))
         {
             Session.Forget($"Remove-LiveUpdateLab removed {full}, the system it was connected to.");
