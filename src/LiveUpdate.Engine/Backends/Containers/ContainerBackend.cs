@@ -93,9 +93,20 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
         Prerequisites.Check(Tools, lab: false);
         if (!HostDescription.Exists(root))
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' holds no {HostDescription.FileName}.", path);
+        Folders.RequireSafe(root, "a host's folder");
         var description = HostDescription.Load(root);
         var backend = new ContainerBackend(root, description, force);
-        backend.Attach(context ?? OperationContext.None);
+        var fresh = !backend._store.Exists;
+        try
+        {
+            backend.Attach(context ?? OperationContext.None);
+        }
+        catch when (fresh && !backend._store.Exists)
+        {
+            // Nothing of a first connection that failed is left, its lock file neither.
+            File.Delete(Path.Combine(root, HostStore<ContainerState>.LockFileName));
+            throw;
+        }
         return backend;
     }
 
@@ -115,7 +126,6 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     private string HostLink(ContainerPartition p) => $"v{Description.Id}{p.Token}";
     private string Machine(ContainerPartition p) => $"lu{Description.Id}{p.Token}";
     private string Label(string serial) => $"lu.{Description.Id}.vg{serial}";
-    private string LabelPrefix => $"lu.{Description.Id}.";
     private string? BridgeNamespace => Description.Network!.Namespace;
 
     private static string LvPath(string mount, ContainerLv lv) => lv.MountPoint == "/" ? Path.Combine(mount, "root") : Path.Combine(mount, "root", lv.MountPoint.TrimStart('/'));
@@ -176,6 +186,12 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
                 var result = change(state);
                 _store.Save(state);
                 return result;
+            }
+            catch (Exception e) when (e is not (LiveUpdateException or OperationCanceledException or IOException or UnauthorizedAccessException))
+            {
+                // Whatever a tool or the host answered that the backend did not expect is still a failure of the step
+                // with an id, so the flow rolls back what the step had made.
+                throw new LiveUpdateException("HostStepFailed", ErrorKind.DeviceError, $"The host step failed unexpectedly: {e.Message}", _store.Root, e);
             }
             finally
             {

@@ -100,7 +100,7 @@ public sealed class HostDescription
         /// <summary>Run in the partition; must return once the application runs in the background (its output detached).</summary>
         [JsonPropertyName("start")] public List<string>? Start { get; set; }
         [JsonPropertyName("stop")] public StopDescription? Stop { get; set; }
-        /// <summary>Run in the partition; exit code 0 means healthy.</summary>
+        /// <summary>Run in the partition; exit code 0 means healthy. Optional: without it, the backend checks that <see cref="Port"/> accepts a TCP connection on the service address.</summary>
         [JsonPropertyName("health")] public List<string>? Health { get; set; }
         [JsonPropertyName("healthTimeoutSeconds")] public double HealthTimeoutSeconds { get; set; } = 30;
         /// <summary>The directory (inside the partition) that holds its data; it must lie on a logical volume other than the root one.</summary>
@@ -168,8 +168,8 @@ public sealed class HostDescription
             if (d.Name is null || !SafeName.IsMatch(d.Name)) throw Invalid(path, $"has a disk with an invalid name '{d.Name}'");
             if (!disks.Add(d.Name)) throw Invalid(path, $"names disk {d.Name} twice");
             if ((d.Device is null) == (d.File is null)) throw Invalid(path, $"gives disk {d.Name} neither or both of device and file; give one");
-            if (d.Device is not null && !d.Device.StartsWith("/dev/", StringComparison.Ordinal)) throw Invalid(path, $"gives disk {d.Name} the device '{d.Device}', which is not under /dev");
-            if (d.File is not null && (Path.IsPathRooted(d.File) || d.File.Split('/').Contains(".."))) throw Invalid(path, $"gives disk {d.Name} the file '{d.File}', which is not inside the folder");
+            if (d.Device is not null && !IsDevicePath(d.Device)) throw Invalid(path, $"gives disk {d.Name} the device '{Escaped(d.Device)}', not a plain path under /dev (letters, digits and . _ - + : @ /, no '.' or '..' component)");
+            if (d.File is not null && !IsFolderFile(d.File)) throw Invalid(path, $"gives disk {d.Name} the file '{Escaped(d.File)}', not a plain relative path inside the folder (letters, digits and . _ - + /, no '..')");
         }
         if (Partitions is null || Partitions.Count == 0) throw Invalid(path, "lists no partitions");
         var parts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -202,7 +202,9 @@ public sealed class HostDescription
             var p = Partitions.FirstOrDefault(x => string.Equals(x.Name, a.Partition, StringComparison.OrdinalIgnoreCase))
                 ?? throw Invalid(path, $"puts application {a.Name} on '{a.Partition}', which it does not list under partitions");
             if (a.Start is null || a.Start.Count == 0) throw Invalid(path, $"gives application {a.Name} no start command");
-            if (a.Health is null || a.Health.Count == 0) throw Invalid(path, $"gives application {a.Name} no health command");
+            if (a.Health is { Count: 0 }) throw Invalid(path, $"gives application {a.Name} an empty health command; leave it out for the built-in TCP check of its port");
+            if (a.Health is null && a.Port is null) throw Invalid(path, $"gives application {a.Name} neither a health command nor a port; without a command the backend checks that the port accepts a TCP connection");
+            if (a.Port is not null and (< 1 or > 65535)) throw Invalid(path, $"gives application {a.Name} the port {a.Port}, not 1 to 65535");
             if (a.Stop is null || (a.Stop.Command is null or { Count: 0 } && (a.Stop.Signal is null || a.Stop.PidFile is null)))
                 throw Invalid(path, $"gives application {a.Name} no stop: a command, or a signal with a pidFile");
             if (a.Stop.Signal is not null) Native.Signal(a.Stop.Signal);
@@ -213,6 +215,17 @@ public sealed class HostDescription
                 throw Invalid(path, $"keeps the data of {a.Name} ({a.DataPath}) on the root logical volume of {p.Name}; data must lie on a logical volume of its own, which the mirror carries to the updated partition");
         }
     }
+
+    private static readonly Regex DevicePath = new("^/dev(/[A-Za-z0-9_.+:@-]+)+$", RegexOptions.CultureInvariant);
+    private static readonly Regex FolderFile = new("^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$", RegexOptions.CultureInvariant);
+
+    /// <summary>A device path the backend passes on (to mount, among others): under /dev, no "." or "..", no comma, space or control character.</summary>
+    public static bool IsDevicePath(string p) => DevicePath.IsMatch(p) && !p.Split('/').Any(c => c is "." or "..");
+
+    /// <summary>A disk file inside the description's folder.</summary>
+    public static bool IsFolderFile(string p) => FolderFile.IsMatch(p) && !p.Split('/').Any(c => c is "." or "..");
+
+    private static string Escaped(string text) => Regex.Replace(text, @"[\x00-\x1f\x7f]", m => $"\\x{(int)m.Value[0]:x2}");
 
     private static bool IsCleanAbsolute(string p) => p.StartsWith("/", StringComparison.Ordinal) && !p.Split('/').Any(s => s is "." or "..") && !p.Contains("//") && (p == "/" || !p.EndsWith("/", StringComparison.Ordinal));
 

@@ -53,7 +53,7 @@ internal sealed partial class HostTools
     /// </summary>
     public void SharedMountRoot(string dir)
     {
-        Directory.CreateDirectory(dir);
+        Folders.CreateOwnerOnly(dir);
         if (!IsMountPoint(dir)) Run("mount", "--bind", dir, dir);
         Run("mount", "--make-shared", dir);
     }
