@@ -119,4 +119,15 @@ internal static partial class Native
 
     /// <summary>statx of a descriptor into a raw buffer (with the mount id, STATX_MNT_ID); false on failure.</summary>
     public static bool StatRaw(int fd, byte[] buffer) => sys_statx(fd, "", AT_EMPTY_PATH, 0x17ff, buffer) == 0;
+
+    [DllImport("libc", EntryPoint = "readlinkat", SetLastError = true)]
+    private static extern nint sys_readlinkat(int dirfd, string path, byte[] buffer, nuint size);
+
+    /// <summary>The target of a link (relative to <paramref name="dirfd"/>); null when it is not a link.</summary>
+    public static string? ReadLinkAt(int dirfd, string name)
+    {
+        var buffer = new byte[4096];
+        var n = sys_readlinkat(dirfd, name, buffer, (nuint)buffer.Length);
+        return n < 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, 0, (int)n);
+    }
 }

@@ -123,6 +123,59 @@ internal sealed class SafeTree : IDisposable
 
     public string? ReadText(string path, long limit = DefaultLimit) => Read(path, limit) is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : null;
 
+    /// <summary>
+    /// Where a path leads inside the tree when its links are resolved as the partition itself would resolve them (an
+    /// absolute link from the tree's root, ".." never above it), at most 40 links; null when it leads nowhere. The
+    /// links are read, never followed by the host.
+    /// </summary>
+    public string? Resolve(string path)
+    {
+        var done = new List<string>();
+        var todo = new LinkedList<string>(path.Split('/', StringSplitOptions.RemoveEmptyEntries));
+        var links = 0;
+        while (todo.First is { } node)
+        {
+            todo.RemoveFirst();
+            var c = node.Value;
+            if (c == ".") continue;
+            if (c == "..")
+            {
+                if (done.Count > 0) done.RemoveAt(done.Count - 1);
+                continue;
+            }
+            var relative = string.Join("/", done.Append(c));
+            var entry = Lstat(relative);
+            if (entry is null) return null;
+            if (!entry.Value.IsLink)
+            {
+                done.Add(c);
+                continue;
+            }
+            if (++links > 40) return null;
+            var target = ReadLink(relative);
+            if (target is null) return null;
+            if (target.StartsWith("/", StringComparison.Ordinal)) done.Clear();
+            foreach (var part in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse()) todo.AddFirst(part);
+        }
+        return "/" + string.Join("/", done);
+    }
+
+    private string? ReadLink(string path)
+    {
+        var (parent, leaf) = Split(path);
+        if (leaf is null) return null;
+        var dir = OpenDirectory(parent, create: false);
+        if (dir < 0) return null;
+        try
+        {
+            return Native.ReadLinkAt(dir, leaf);
+        }
+        finally
+        {
+            Native.Close(dir);
+        }
+    }
+
     // ================================================================== writing
 
     /// <summary>
