@@ -10,9 +10,8 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module $env:LIVEUPDATE_MODULE -Force
+    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
 
-    # What a lab may leave behind on the host: loop devices, mounts, network links and namespaces, processes in
-    # other pid namespaces (containers) or naming a lab folder.
     # Removes the lab of the block and checks that the host is as it was before the lab: loop devices, mounts, network
     # links and namespaces, processes.
     function Assert-LabRemovedCleanly {
@@ -24,25 +23,6 @@ BeforeAll {
         $after.Links | Should -Be $script:before.Links
         $after.Namespaces | Should -Be $script:before.Namespaces
         $after.Processes | Should -Be $script:before.Processes
-    }
-
-    function Get-HostSnapshot {
-        $ownPidNs = (Get-Item "/proc/$PID/ns/pid").LinkTarget
-        $processes = foreach ($dir in Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$') {
-            try {
-                $ns = (Get-Item "$($dir.FullName)/ns/pid" -ErrorAction Stop).LinkTarget
-                $cmd = [IO.File]::ReadAllText("$($dir.FullName)/cmdline").Replace([char]0, ' ').Trim()
-                if ($ns -ne $ownPidNs -or $cmd -match 'systemd-nspawn') { "$($dir.Name) $cmd" }
-            }
-            catch { }
-        }
-        [pscustomobject]@{
-            Loops      = @(& losetup --noheadings --list --output 'NAME,BACK-FILE' | ForEach-Object { $_.Trim() } | Sort-Object)
-            Mounts     = @(Get-Content /proc/self/mountinfo | ForEach-Object { ($_ -split ' ')[4] } | Sort-Object)
-            Links      = @(& ip -o link show | ForEach-Object { ($_ -split ':')[1].Trim() } | Sort-Object)
-            Namespaces = @(& ip netns list | ForEach-Object { ($_ -split ' ')[0] } | Sort-Object)
-            Processes  = @($processes | Sort-Object)
-        }
     }
 
     # A client of recordd that appends records as fast as it can and notes each acknowledgement with its time.

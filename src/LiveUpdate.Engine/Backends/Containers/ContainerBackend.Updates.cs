@@ -40,7 +40,7 @@ public sealed partial class ContainerBackend
             using (var tree = SafeTree.Open(root))
             {
                 var lines = new SortedDictionary<string, string>(StringComparer.Ordinal);
-                foreach (var line in (tree.ReadText(PackagesFile) ?? "").Split('\n').Where(l => l.Length > 0)) lines[line.Split(' ')[0]] = line;
+                foreach (var line in (ReadOwnFile(tree, PackagesFile, context) ?? "").Split('\n').Where(l => l.Length > 0)) lines[line.Split(' ')[0]] = line;
                 foreach (var package in bundle.Packages) lines[Printable(package.Name)] = PackageLine(package.Name, package.Version, package.Kind);
                 tree.WriteText(PackagesFile, string.Concat(lines.Values.Select(l => l + "\n")));
                 tree.WriteText(OsLevelFile, bundle.TargetLevel + "\n");
@@ -53,6 +53,23 @@ public sealed partial class ContainerBackend
         });
         Fault(Steps.Install, FaultTiming.After);
         return clone;
+    }
+
+    /// <summary>
+    /// A file the backend keeps in a partition's tree (its packages list): what stands there in its place that is not
+    /// a regular file (a link the partition planted) counts as no file, and the next write replaces it.
+    /// </summary>
+    private static string? ReadOwnFile(SafeTree tree, string path, OperationContext context)
+    {
+        try
+        {
+            return tree.ReadText(path);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "UnsafePath")
+        {
+            context.Logger.LogWarning("{Reason} It is replaced by a file of LiveUpdate's own.", e.Message);
+            return null;
+        }
     }
 
     /// <summary>
