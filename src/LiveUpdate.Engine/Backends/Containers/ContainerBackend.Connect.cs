@@ -76,28 +76,32 @@ public sealed partial class ContainerBackend
     /// <summary>Undoes a first connection that failed: containers, mounts, loop devices, network and folders it made; no state is left.</summary>
     private void Abandon(ContainerState s, OperationContext context)
     {
-        try
+        void Try(Action undo)
         {
-            foreach (var p in s.Partitions) ShutDown(p, context);
-            foreach (var a in s.Applications) a.Running = false;
-            _tools.Unmount(Path.Combine(_store.Root, "mnt"));
-            foreach (var name in s.LoopsAttached)
-                if (s.LoopDevices.TryGetValue(name, out var loop))
+            try
+            {
+                undo();
+            }
+            catch (Exception e) when (e is LiveUpdateException or IOException)
+            {
+                context.Logger.LogWarning("Undoing the failed connection left something behind: {Reason}", e.Message);
+            }
+        }
+        foreach (var p in s.Partitions) Try(() => ShutDown(p, context));
+        Try(() => _tools.Unmount(Path.Combine(_store.Root, "mnt")));
+        foreach (var name in s.LoopsAttached)
+            if (s.LoopDevices.TryGetValue(name, out var loop))
+                Try(() =>
                 {
                     _tools.Probe("btrfs", "device", "scan", "--forget", loop);
                     _tools.DetachLoop(loop);
-                }
-            var n = Description.Network!;
-            if (s.NamespaceCreated && n.Namespace is not null) _tools.DeleteNamespace(n.Namespace);
-            else if (s.BridgeCreated && _tools.LinkExists(n.Namespace, n.Bridge!)) _tools.Ip(n.Namespace, "link", "delete", n.Bridge!);
-            foreach (var dir in new[] { Path.Combine(_store.Root, "mnt"), RunDir })
-                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            File.Delete(_store.StatePath);
-        }
-        catch (Exception e) when (e is LiveUpdateException or IOException)
-        {
-            context.Logger.LogWarning("Undoing the failed connection left something behind: {Reason}", e.Message);
-        }
+                });
+        var n = Description.Network!;
+        if (s.NamespaceCreated && n.Namespace is not null) Try(() => _tools.DeleteNamespace(n.Namespace));
+        else if (s.BridgeCreated) Try(() => { if (_tools.LinkExists(n.Namespace, n.Bridge!)) _tools.Ip(n.Namespace, "link", "delete", n.Bridge!); });
+        foreach (var dir in new[] { Path.Combine(_store.Root, "mnt"), RunDir })
+            Try(() => { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); });
+        Try(() => File.Delete(_store.StatePath));
     }
 
     /// <summary>

@@ -115,6 +115,8 @@ public sealed partial class ContainerBackend
         foreach (var pid in HostTools.Processes().Where(x => HostTools.CommandLine(x).Split(' ').Any(a => a.StartsWith(prefix, StringComparison.Ordinal))).ToList())
             HostTools.StopProcess(pid, TimeSpan.FromSeconds(15));
         _tools.Unmount(Path.Combine(_store.Root, "mnt"));
+        foreach (var d in Description.Disks!)
+            if ((d.Device ?? _tools.LoopOf(Path.Combine(_store.Root, d.File!))) is { } device) _tools.DetachCopies(device);
         foreach (var ns in Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns").Select(Path.GetFileName).Where(n => n!.StartsWith("lu" + Description.Id + "p", StringComparison.Ordinal)).ToList() : new List<string?>())
             _tools.DeleteNamespace(ns!);
         var n = Description.Network!;

@@ -144,7 +144,7 @@ public sealed partial class ContainerBackend
         StopStrays(p);
         p.NspawnPid = 0;
         p.LeaderPid = 0;
-        File.Delete(Path.Combine(RunDir, p.Token + ".pid"));
+        if (Directory.Exists(RunDir)) File.Delete(Path.Combine(RunDir, p.Token + ".pid"));
     }
 
     private void StopStrays(ContainerPartition p)

@@ -61,6 +61,7 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     private ContainerBackend(string root, HostDescription description, bool force)
     {
         _store = new HostStore<ContainerState>(root, StateFileName, StateHeader);
+        _tools.OwnMountRoot = Path.Combine(root, "mnt");
         Description = description;
         _force = force;
     }
