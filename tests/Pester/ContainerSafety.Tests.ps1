@@ -21,6 +21,15 @@ BeforeAll {
         Join-Path @(& findmnt --noheadings --output TARGET --source $device)[0] 'root'
     }
 
+    # Nothing that bears the lab's folder or id is left on the host (other labs may come and go meanwhile).
+    function Assert-NothingOfLabLeft([string] $Lab, [string] $Id) {
+        $snapshot = Get-HostSnapshot
+        @($snapshot.Loops | Where-Object { $_.Contains($Lab) }) | Should -BeNullOrEmpty
+        @($snapshot.Mounts | Where-Object { $_.StartsWith($Lab) }) | Should -BeNullOrEmpty
+        @($snapshot.Namespaces | Where-Object { $_.StartsWith("lu$Id") }) | Should -BeNullOrEmpty
+        @($snapshot.Processes | Where-Object { $_ -match "lu$($Id)p" }) | Should -BeNullOrEmpty
+    }
+
     function Get-Device([string] $Disk) { ((Get-PhysicalVolume -Name $Disk).Location -split ' ')[0] }
 
     # A bundle folder: manifest.json listing each payload file with its SHA-256 and size.
@@ -57,7 +66,6 @@ BeforeAll {
 Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'Container', 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip) {
     Context 'a lab whose partition root is full of hostile links' {
         BeforeAll {
-            $script:before = Get-HostSnapshot
             $script:lab = Join-Path $TestDrive 'lab-hostile'
             New-LiveUpdateLab -Backend Container -Path $script:lab -Confirm:$false | Out-Null
             $script:id = (Get-Content (Join-Path $script:lab 'liveupdate-host.json') -Raw | ConvertFrom-Json).id
@@ -137,17 +145,13 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
 
         It 'Remove-LiveUpdateLab leaves the host as it was' {
             Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
-            $after = Get-HostSnapshot
-            $after.Loops | Should -Be $script:before.Loops
-            $after.Mounts | Should -Be $script:before.Mounts
-            $after.Namespaces | Should -Be $script:before.Namespaces
+            Assert-NothingOfLabLeft $script:lab $script:id
             Assert-HostFileState $script:watch $script:hashes
         }
     }
 
     Context 'disks that are not what they claim, unsafe folders, values that would add lines' {
         BeforeAll {
-            $script:before = Get-HostSnapshot
             $script:lab = Join-Path $TestDrive 'lab-disks'
             New-LiveUpdateLab -Backend Container -Path $script:lab -Confirm:$false | Out-Null
             $script:descriptionFile = Join-Path $script:lab 'liveupdate-host.json'
@@ -260,10 +264,7 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
 
         It 'Remove-LiveUpdateLab leaves the host as it was' {
             Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
-            $after = Get-HostSnapshot
-            $after.Loops | Should -Be $script:before.Loops
-            $after.Mounts | Should -Be $script:before.Mounts
-            $after.Namespaces | Should -Be $script:before.Namespaces
+            Assert-NothingOfLabLeft $script:lab $script:id
         }
     }
 }
