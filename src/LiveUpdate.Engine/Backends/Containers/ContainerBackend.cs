@@ -36,20 +36,23 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     /// <summary>The backend's former name, still accepted where a backend is named (<c>-Backend Linux</c>).</summary>
     public const string FormerKindName = "Linux";
     public const string StateFileName = "liveupdate-state.json";
-    private const string StateHeader = "LiveUpdate.LinuxState/1";
+    internal const string StateHeader = "LiveUpdate.LinuxState/1";
     internal const string OsLevelFile = "etc/liveupdate/oslevel";
     internal const string PackagesFile = "etc/liveupdate/packages";
     internal const string BootedMarker = "run/liveupdate.booted";
     private const string Eth = "eth0";
     private static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(30);
 
-    /// <summary>What the backend needs on the host; the lab also needs busybox for its partitions' root and dpkg-deb for its sample bundle.</summary>
+    /// <summary>
+    /// What the backend needs on the host; the lab also needs busybox for its partitions' root and dpkg-deb for its sample
+    /// bundle. Packages are installed by the clone's own tar and dpkg, so the host needs neither for that.
+    /// </summary>
     internal static readonly ToolSet Tools = new("container backend", new[]
     {
         ("btrfs", "btrfs-progs"), ("mkfs.btrfs", "btrfs-progs"), ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"), ("wipefs", "util-linux"), ("blkid", "util-linux"), ("losetup", "mount"), ("mount", "mount"),
-        ("umount", "mount"), ("blockdev", "util-linux"), ("ip", "iproute2"), ("start-stop-daemon", "dpkg"), ("tar", "tar"),
-        ("dpkg", "dpkg"), ("chroot", "coreutils"), ("hostname", "hostname"), ("sysctl", "procps"),
+        ("umount", "mount"), ("blockdev", "util-linux"), ("ip", "iproute2"), ("start-stop-daemon", "dpkg"),
+        ("hostname", "hostname"), ("sysctl", "procps"),
     }, new[] { ("busybox", "busybox-static"), ("dpkg-deb", "dpkg") }, "disks, mounts, containers and network namespaces");
 
     private readonly HostStore<ContainerState> _store;

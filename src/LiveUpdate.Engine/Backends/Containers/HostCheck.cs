@@ -118,7 +118,7 @@ public static class HostCheck
     {
         try
         {
-            var store = new HostStore<ContainerState>(root, ContainerBackend.StateFileName, "LiveUpdate.LinuxState/1");
+            var store = new HostStore<ContainerState>(root, ContainerBackend.StateFileName, ContainerBackend.StateHeader);
             return store.Exists ? store.Load() : null;
         }
         catch (LiveUpdateException)
