@@ -67,6 +67,7 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
     Context 'a lab whose partition root is full of hostile links' {
         BeforeAll {
             $script:lab = Join-Path $TestDrive 'lab-hostile'
+            $script:devProbe = $null
             New-LiveUpdateLab -Backend Container -Path $script:lab -Confirm:$false | Out-Null
             $script:id = (Get-Content (Join-Path $script:lab 'liveupdate-host.json') -Raw | ConvertFrom-Json).id
             $script:hostFolder = Join-Path $TestDrive 'host-files'
@@ -84,7 +85,7 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
         }
         AfterAll {
             if (Test-Path (Join-Path $script:lab 'liveupdate-host.json')) { Remove-LiveUpdateLab -Path $script:lab -Confirm:$false }
-            Remove-Item -LiteralPath $script:devProbe -Force -ErrorAction SilentlyContinue
+            if ($script:devProbe) { Remove-Item -LiteralPath $script:devProbe -Force -ErrorAction SilentlyContinue }
         }
 
         It 'live-updates lpar1 (an overlay under dev/, a Debian package into a folder linked to /etc) with every host file unchanged' {
@@ -165,8 +166,10 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
             function Restore-Description { Set-Content -Path $script:descriptionFile -Value $script:original -NoNewline }
         }
         AfterAll {
-            Restore-Description
-            if (Test-Path $script:descriptionFile) { Remove-LiveUpdateLab -Path $script:lab -Confirm:$false }
+            if (Test-Path $script:lab) {
+                Restore-Description
+                Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
+            }
         }
 
         It 'refuses two disk entries that are one storage before anything is written (DiskSameStorage, -Force too)' {

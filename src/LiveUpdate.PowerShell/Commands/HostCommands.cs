@@ -80,11 +80,11 @@ public sealed class NewLiveUpdateHostDescriptionCommand : LiveUpdateCmdlet
 
     /// <summary>The system's name (default: this host's name).</summary>
     [Parameter]
-    public string? Name { get; set; }
+    public string? SystemName { get; set; }
 
     /// <summary>2 to 8 lower-case letters or digits that name what the backend makes (default: a new one).</summary>
     [Parameter]
-    public string? Id { get; set; }
+    public string? HostId { get; set; }
 
     /// <summary>The bridge the partitions' links join (default br0).</summary>
     [Parameter]
@@ -115,7 +115,7 @@ public sealed class NewLiveUpdateHostDescriptionCommand : LiveUpdateCmdlet
         {
             var (_, notes) = HostDescriptionDraft.Write(full, new HostDraftOptions
             {
-                Name = Name, Id = Id, Partition = Partition, HostName = HostName, Address = Address, RootDisks = RootDisk, FreeDisks = FreeDisk,
+                Name = SystemName, Id = HostId, Partition = Partition, HostName = HostName, Address = Address, RootDisks = RootDisk, FreeDisks = FreeDisk,
                 Bridge = Bridge, CreateBridge = CreateBridge, Namespace = NetworkNamespace, CreateNamespace = CreateNamespace, Gateway = Gateway,
             }, Context());
             Drain();

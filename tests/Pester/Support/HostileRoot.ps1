@@ -32,8 +32,9 @@ function New-HostileRoot {
     function Plant([string] $Relative, [string] $Target) {
         $path = Join-Path $Root $Relative
         New-Item -ItemType Directory -Force -Path (Split-Path $path) | Out-Null
-        if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Recurse -Force }
-        elseif ((Get-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue).LinkType) { Remove-Item -LiteralPath $path -Force }
+        # A link (dangling or not) or anything else at the name goes first.
+        $existing = Get-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue
+        if ($existing) { Remove-Item -LiteralPath $path -Recurse -Force }
         $null = New-Item -ItemType SymbolicLink -Path $path -Target $Target
     }
     # What the backend writes itself: replaced by a file of its own, the host file untouched.
