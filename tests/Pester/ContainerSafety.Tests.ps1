@@ -72,6 +72,8 @@ Describe 'Container backend: nothing a partition holds reaches the host' -Tag 'C
             $script:id = (Get-Content (Join-Path $script:lab 'liveupdate-host.json') -Raw | ConvertFrom-Json).id
             $script:hostFolder = Join-Path $TestDrive 'host-files'
             $script:watch = New-HostileRoot -Root (Get-PartitionRoot lpar1) -HostFolder $script:hostFolder
+            # Where the backend once copied a Debian package into the clone before installing it.
+            $null = New-Item -ItemType SymbolicLink -Path (Join-Path (Get-PartitionRoot lpar1) 'tmp/liveupdate-lab-base_7300-02-02_all.deb') -Target (Join-Path $script:hostFolder 'host-planted')
             $script:devProbe = "/dev/liveupdate-probe-$($script:id)"
             $script:watch += $script:devProbe
             $script:hashes = Get-HostFileState $script:watch
