@@ -204,7 +204,7 @@ AfterAll {
     if ((Get-Variable -Name client -Scope Script -ErrorAction SilentlyContinue) -and $script:client -and -not $script:client.HasExited) { New-Item -ItemType File -Force (Join-Path $script:clientFolder 'stop') | Out-Null; $null = $script:client.WaitForExit(15000) }
     if ($script:hostDir -and (Test-Path (Join-Path $script:hostDir 'liveupdate-state.json'))) { Remove-LiveUpdateHost -Path $script:hostDir -Confirm:$false -ErrorAction Continue }
     if ($script:mnt -and (& findmnt --noheadings $script:mnt)) { & umount $script:mnt }
-    foreach ($loop in $script:loops) { & losetup --detach $loop 2>$null }
+    foreach ($loop in $script:loops) { Remove-TestLoopDevice $loop $TestDrive }
 }
 
 Describe 'A Linux host of the administrator''s own, from the docs alone' -Tag 'Container', 'Linux', 'Root' -Skip:($null -ne $script:hostSkip) {

@@ -31,3 +31,17 @@ function Get-HostSnapshot {
     }
 }
 
+
+# Detaches a loop device that a test attached, after detaching (lazily) the copies of the test's own mounts of it, under
+# $Under, that other mount namespaces made while they existed (a namespace made with private propagation keeps them).
+function Remove-TestLoopDevice([string] $Loop, [string] $Under) {
+    foreach ($info in Get-ChildItem /proc/[0-9]*/mountinfo -ErrorAction SilentlyContinue) {
+        $lines = try { [IO.File]::ReadAllLines($info.FullName) } catch { @() }
+        foreach ($line in $lines | Where-Object { $_ -match " - \S+ $([regex]::Escape($Loop)) " }) {
+            $mountPoint = ($line -split ' ')[4]
+            if ($mountPoint.StartsWith($Under)) { & nsenter "--mount=/proc/$($info.Directory.Name)/ns/mnt" -- umount --lazy $mountPoint 2>$null }
+        }
+    }
+    & btrfs device scan --forget $Loop 2>$null
+    & losetup --detach $Loop 2>$null
+}

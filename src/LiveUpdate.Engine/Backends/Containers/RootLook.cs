@@ -16,6 +16,7 @@ internal sealed class RootLook : IDisposable
 {
     private readonly HostTools _tools;
     private readonly List<string> _attached = new();
+    private readonly List<string> _devices = new();
 
     private RootLook(HostTools tools, string mount)
     {
@@ -47,6 +48,7 @@ internal sealed class RootLook : IDisposable
                 look._attached.Add(loop);
                 devices.Add(loop);
             }
+            look._devices.AddRange(devices);
             var sig = tools.Signature(devices[0]);
             if (sig is null || sig.Value.Type != "btrfs")
                 throw new LiveUpdateException("RootVgNotBtrfs", ErrorKind.InvalidData,
@@ -82,6 +84,7 @@ internal sealed class RootLook : IDisposable
         }
         finally
         {
+            foreach (var device in _devices) _tools.DetachCopies(device, Mount);
             foreach (var loop in _attached)
             {
                 _tools.Probe("btrfs", "device", "scan", "--forget", loop);

@@ -77,12 +77,13 @@ internal sealed partial class HostTools
     /// Detaches (lazily) the copies of the backend's own mounts of a device that other mount namespaces still hold. A
     /// namespace made while the mount existed, with private propagation (unshare(1) by default), keeps its copy when
     /// the host unmounts it, and with it the file system and its disk, which can then be neither wiped nor detached.
-    /// Only mounts under <see cref="OwnMountRoot"/> are touched.
+    /// Only mounts under <paramref name="under"/> (by default <see cref="OwnMountRoot"/>) are touched.
     /// </summary>
-    public void DetachCopies(string device)
+    public void DetachCopies(string device, string? under = null)
     {
-        if (OwnMountRoot is null) return;
-        var prefix = OwnMountRoot.TrimEnd('/') + "/";
+        var root = under ?? OwnMountRoot;
+        if (root is null) return;
+        var prefix = root.TrimEnd('/') + "/";
         var own = NamespaceOf("self");
         var seen = new HashSet<string>(StringComparer.Ordinal) { own ?? "" };
         foreach (var pid in Processes())
