@@ -18,7 +18,8 @@
         'Get-LogicalPartition', 'Get-PhysicalVolume', 'Get-VolumeGroup', 'Get-Application',
         'New-RootVgClone', 'Start-RootVgMirror', 'Install-CloneUpdate', 'Start-UpdatedPartition', 'Import-MirrorVg', 'Move-Application',
         'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup',
-        'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData'
+        'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData',
+        'Test-LiveUpdateHost', 'New-LiveUpdateHostDescription', 'Remove-LiveUpdateHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -5,7 +5,7 @@ BeforeDiscovery {
     $script:types = @(
         'ManagedSystem', 'LogicalPartition', 'PhysicalVolume', 'VolumeGroup', 'LogicalVolume', 'ApplicationInstance',
         'RootVgClone', 'RootVgMirror', 'ApplicationMigration', 'LiveUpdateResult', 'LiveUpdatePreview', 'PhaseResult',
-        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck'
+        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck', 'HostFinding'
     ) | ForEach-Object { @{ Type = $_ } }
 }
 
@@ -37,6 +37,8 @@ BeforeAll {
     $samples.LiveUpdateOperation = Get-LiveUpdateOperation
     $samples.OperationStep = $samples.LiveUpdateOperation[0].Steps
     $samples.ApplicationDataCheck = Get-Application | Test-ApplicationData
+    # The checks of a host description, here of a folder that holds none (a simulated lab): findings all the same.
+    $samples.HostFinding = Test-LiveUpdateHost -Path $lab
 
     $script:samples = $samples
     $script:deserialized = @{}

@@ -132,6 +132,9 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current;
         var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full, verify: false);
+        if (backend is ContainerBackend { Description.Lab: false })
+            throw new LiveUpdateException("HostNotALab", ErrorKind.InvalidOperation,
+                $"'{full}' describes a host, not a lab; Remove-LiveUpdateHost removes what LiveUpdate made there and leaves the description and the disks.", full);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         backend.RemoveLab(Context());
         if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
