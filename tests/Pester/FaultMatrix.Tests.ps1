@@ -1,7 +1,9 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
 # fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
-# LIVEUPDATE_MATRIX_BACKEND=Linux to run it on the Linux backend.
+# LIVEUPDATE_MATRIX_BACKEND=Linux (or Power) to run it on the Linux backend (or the Power backend against an emulated
+# frame). On the Power backend the default run tries every step during its work and with the process killed;
+# LIVEUPDATE_MATRIX_FULL=1 (build.ps1 test -Full) tries every timing.
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
@@ -10,9 +12,16 @@ BeforeDiscovery {
         $script:matrixSkip = Get-LinuxSkipReason
         if ($script:matrixSkip) { Write-Host "Fault matrix on the Linux backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
     }
+    $modes = 'Before', 'During', 'After', 'Kill'
+    if ($env:LIVEUPDATE_MATRIX_BACKEND -eq 'Power') {
+        . (Join-Path $PSScriptRoot 'Support/Power.ps1')
+        $script:matrixSkip = Get-PowerSkipReason
+        if ($script:matrixSkip) { Write-Host "Fault matrix on the Power backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
+        if (-not $env:LIVEUPDATE_MATRIX_FULL) { $modes = 'During', 'Kill' }
+    }
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
-        foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
+        foreach ($mode in $modes) { @{ Step = $step; Mode = $mode } }
     }
     $cases += @{ Step = 'Health'; Mode = 'During' }
 }
@@ -26,6 +35,7 @@ BeforeAll {
 }
 
 AfterAll {
+    Remove-MatrixFrame
     Write-Host ("Fault matrix on the {0} backend: {1} fault points tried, {2} held" -f (Get-MatrixBackend), $script:tried, $script:held)
     foreach ($f in $script:failures) { Write-Host "  did not hold: $f" }
 }

@@ -55,7 +55,7 @@ def hash_password(pw):
 
 
 def accounts(path, users):
-    """A passwd and shadow of the host's plus the endpoint's users (uid 0), bind-mounted over /etc inside its sshd's namespace."""
+    """A passwd and shadow of the host's plus the endpoint's users (uid 0), laid over /etc inside its sshd's namespace."""
     with open('/etc/passwd') as f:
         passwd = [l for l in f.read().splitlines() if l.split(':')[0] not in users]
     with open('/etc/shadow') as f:
@@ -112,10 +112,7 @@ def start_endpoint(root, role, ns, address, users):
     with open(conf, 'w') as f:
         f.write(partition.sshd_config(key, os.path.join(run, 'authorized_keys'), pidfile,
                                       '/usr/bin/python3 -S -E %s %s %s' % (os.path.join(HERE, 'shell.py'), role, root), listen=address))
-    acc = os.path.join(run, 'accounts')
-    fr.spawn(fr.netns_cmd(ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-                          'mount --bind %s.passwd /etc/passwd && mount --bind %s.shadow /etc/shadow && exec /usr/sbin/sshd -D -e -f %s' % (acc, acc, conf)),
-             os.path.join(run, 'sshd.log'))
+    fr.spawn(partition.sshd_command(ns, os.path.join(run, 'accounts'), conf, run), os.path.join(run, 'sshd.log'))
     deadline = time.time() + 10
     while not os.path.exists(pidfile):
         if time.time() > deadline:

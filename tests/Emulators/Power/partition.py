@@ -129,16 +129,23 @@ def start_sshd(f, slot, vgid):
     with open(conf, 'w') as c:
         c.write(sshd_config(os.path.join(root, 'etc/ssh/ssh_host_ed25519_key'), os.path.join(root, '.ssh/authorized_keys'), pidfile,
                             '/usr/bin/python3 -S -E %s slot %s %s' % (os.path.join(here, 'shell.py'), f.root, slot)))
-    accounts = f.path('run', 'partition')
-    pid = fr.spawn(fr.netns_cmd(ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-                                'mount --bind %s.passwd /etc/passwd && mount --bind %s.shadow /etc/shadow && exec /usr/sbin/sshd -D -e -f %s'
-                                % (accounts, accounts, conf)), os.path.join(run, 'sshd.log'))
+    pid = fr.spawn(sshd_command(ns, f.path('run', 'partition'), conf, run), os.path.join(run, 'sshd.log'))
     deadline = time.time() + 10
     while time.time() < deadline and not os.path.exists(pidfile):
         if not fr.alive(pid):
             raise fr.CommandError('HSCL0A13 The partition cannot be activated: its operating system did not start (see %s).' % os.path.join(run, 'sshd.log'))
         time.sleep(0.005)
     return pid
+
+
+def sshd_command(ns, accounts, conf, run):
+    """sshd in a slot's network namespace and a mount namespace of its own, where /etc is an overlay of the host's
+    with the endpoint's passwd and shadow on top. (A bind mount over /etc/passwd itself would be dropped by the
+    kernel as soon as the host replaced its /etc/passwd, e.g. when a package adds a user.)"""
+    upper, work = os.path.join(run, 'etc'), os.path.join(run, 'etc.work')
+    script = ('rm -rf {u} {w} && mkdir -p {u} {w} && cp {a}.passwd {u}/passwd && cp {a}.shadow {u}/shadow && chmod 600 {u}/shadow && '
+              'mount -t overlay overlay -o lowerdir=/etc,upperdir={u},workdir={w} /etc && exec /usr/sbin/sshd -D -e -f {c}').format(u=upper, w=work, a=accounts, c=conf)
+    return fr.netns_cmd(ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script)
 
 
 def sshd_config(host_key, authorized_keys, pidfile, command, listen='0.0.0.0'):

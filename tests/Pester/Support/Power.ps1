@@ -113,3 +113,62 @@ function Get-FrameState {
     param([Parameter(Mandatory)] $Frame)
     Get-Content (Join-Path $Frame.frame 'state.json') -Raw | ConvertFrom-Json
 }
+
+# Starts a client that appends records to an application's service address until Stop-PowerRecordClient.
+function Start-PowerRecordClient {
+    param([Parameter(Mandatory)] $Frame, [Parameter(Mandatory)] [string] $Folder, [int] $Application = 0)
+    New-Item -ItemType Directory -Force $Folder | Out-Null
+    $app = @($Frame.applications)[$Application]
+    $p = Start-Process -FilePath $script:Python -ArgumentList @('-S', '-E', (Join-Path $script:PowerEmulator 'client.py'), $app.address, "$($app.port)", $Folder) -PassThru
+    $deadline = [DateTime]::UtcNow.AddSeconds(20)
+    while (@(Get-PowerAcknowledged $Folder).Count -lt 10 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+    $p
+}
+
+function Stop-PowerRecordClient {
+    param([Parameter(Mandatory)] $Process, [Parameter(Mandatory)] [string] $Folder)
+    New-Item -ItemType File -Force (Join-Path $Folder 'stop') | Out-Null
+    if (-not $Process.WaitForExit(15000)) { Stop-Process -Id $Process.Id -Force }
+}
+
+function Get-PowerAcknowledged {
+    param([Parameter(Mandatory)] [string] $Folder)
+    $file = Join-Path $Folder 'acked'
+    if (-not (Test-Path $file)) { return @() }
+    @(Get-Content $file | Where-Object { $_ } | ForEach-Object {
+            $n, $t = $_ -split ' '
+            [pscustomobject]@{ N = [long]$n; Time = [double]::Parse($t, [Globalization.CultureInfo]::InvariantCulture) }
+        })
+}
+
+# The records of an application as every copy of its logical volume on the emulated disks holds them (the copies must agree).
+function Get-PowerRecord {
+    param([Parameter(Mandatory)] $Frame, [int] $Application = 0)
+    $app = @($Frame.applications)[$Application]
+    $state = Get-FrameState $Frame
+    $vg = $state.vgda.PSObject.Properties | Where-Object { $_.Value.lvs.PSObject.Properties.Name -contains $app.lv } | Select-Object -First 1
+    $copies = @($vg.Value.lvs.($app.lv).copies | ForEach-Object { Get-Content -Raw (Join-Path $Frame.frame "disks/$_/lv/$($app.lv)/records.log") })
+    foreach ($c in $copies) { if ($c -ne $copies[0]) { throw "The copies of $($app.lv) differ." } }
+    @(($copies[0] ?? '') -split "`n" | Where-Object { $_ } | ForEach-Object {
+            $seq, $client, $n = $_ -split ' '
+            [pscustomobject]@{ Seq = [long]$seq; Client = $client; N = [long]$n }
+        })
+}
+
+# The ODM of the AIX image on a disk of the frame (what the partition booted from it would know).
+function Get-FrameOdm {
+    param([Parameter(Mandatory)] $Frame, [Parameter(Mandatory)] [string] $Disk)
+    Get-Content -Raw (Join-Path $Frame.frame "disks/$Disk/lv/hd4/etc/odm.json") | ConvertFrom-Json
+}
+
+# Checks that every acknowledged record is in the data, numbered from 1 without a gap; returns the records.
+function Assert-PowerRecordsKept {
+    param([Parameter(Mandatory)] $Frame, [Parameter(Mandatory)] [string] $Folder, [int] $Application = 0)
+    $acked = @(Get-PowerAcknowledged $Folder)
+    $records = @(Get-PowerRecord -Frame $Frame -Application $Application)
+    $present = [Collections.Generic.HashSet[long]]::new()
+    foreach ($r in $records | Where-Object Client -EQ 'client') { [void]$present.Add($r.N) }
+    @($acked | Where-Object { -not $present.Contains($_.N) } | ForEach-Object N) | Should -BeNullOrEmpty -Because 'every record the client saw acknowledged must be in the data'
+    for ($i = 0; $i -lt $records.Count; $i++) { $records[$i].Seq | Should -Be ($i + 1) -Because 'the records are numbered without a gap' }
+    $acked
+}

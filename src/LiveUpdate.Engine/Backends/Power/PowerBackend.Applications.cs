@@ -129,44 +129,64 @@ public sealed partial class PowerBackend
 
     private string LparStateCached(string name) => ReadHmc().Partitions.FirstOrDefault(l => Same(l.Name, name))?.State ?? "";
 
+    /// <summary>
+    /// After a crash mid-move: an application that had started on its destination continues there; any other goes
+    /// back to the partition it ran on, its data volume group taken from wherever it was left (stopped, unmounted,
+    /// varied off and exported there), imported or varied on again, mounted, its address back, started.
+    /// </summary>
     public ApplicationInstance RecoverApplication(string application, OperationContext context)
     {
         Update(context, s =>
         {
             var a = App(application);
             var rec = s.App(a.Name!) ?? AddApp(s, a);
-            var candidates = new[] { rec.Partition, rec.MovingTo }.Where(p => p is not null && LparState(p) == "Running").Select(p => p!).Distinct().ToList();
-            var where = candidates.FirstOrDefault(p => AixCommands.ParseNames(On(p, AixCommands.ActiveVolumeGroups())).Contains(a.VolumeGroup!));
-            if (where is null)
+            var running = new[] { rec.Partition, rec.MovingTo }.Where(p => p is not null && LparState(p) == "Running").Select(p => p!).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            var forward = rec.MovingTo is not null && rec.Phase == "Started" && running.Contains(rec.MovingTo, StringComparer.OrdinalIgnoreCase);
+            var target = forward ? rec.MovingTo! : running.Contains(rec.Partition, StringComparer.OrdinalIgnoreCase) ? rec.Partition
+                : throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"{a.Name} belongs to {rec.Partition}, which does not run.", a.Name);
+            if (rec.DataPvids.Count == 0)
+                rec.DataPvids = DisksOn(target).Where(d => d.VolumeGroup == a.VolumeGroup).Select(d => d.Pvid).ToList();
+            context.Logger.LogWarning("{Application} was left mid-move ({Phase}); it continues on {Partition}", a.Name, rec.Phase ?? "stopped", target);
+            foreach (var other in running.Where(p => !Same(p, target)))
+                Release(other, a);
+            var known = AixCommands.ParseNames(On(target, AixCommands.VolumeGroups()));
+            if (!known.Contains(a.VolumeGroup!))
             {
-                var forward = rec.MovingTo is not null && rec.Phase is "Exported" or "Imported" or "Started" && candidates.Contains(rec.MovingTo);
-                where = forward ? rec.MovingTo! : candidates.Contains(rec.Partition) ? rec.Partition
-                    : throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"{a.Name} belongs to {rec.Partition}, which does not run.", a.Name);
-                context.Logger.LogWarning("{Application} was left with its data volume group varied off; it continues on {Partition}", a.Name, where);
-                if (AixCommands.ParseNames(On(where, AixCommands.VolumeGroups())).Contains(a.VolumeGroup!))
-                    Change(where, AixCommands.VaryOn(a.VolumeGroup!), $"varying {a.VolumeGroup} on");
-                else
-                {
-                    var disks = Reach(where, rec.DataPvids);
-                    Change(where, AixCommands.Import(a.VolumeGroup!, disks.First(d => d.Pvid == rec.DataPvids[0]).Name), $"importing {a.VolumeGroup}");
-                }
+                var disks = Reach(target, rec.DataPvids);
+                Change(target, AixCommands.Import(a.VolumeGroup!, disks.First(d => d.Pvid == rec.DataPvids[0]).Name), $"importing {a.VolumeGroup}");
             }
-            if (!AixCommands.ParseMounts(On(where, AixCommands.Mounts())).Contains(a.MountPoint!))
-                Change(where, AixCommands.Mount(a.MountPoint!), $"mounting {a.MountPoint}");
-            var other = candidates.FirstOrDefault(p => !Same(p, where));
-            MoveAddress(a, other ?? where, where);
-            if (!On(where, a.Health!.ToArray()).Succeeded)
+            else if (!AixCommands.ParseNames(On(target, AixCommands.ActiveVolumeGroups())).Contains(a.VolumeGroup!))
+                Change(target, AixCommands.VaryOn(a.VolumeGroup!), $"varying {a.VolumeGroup} on");
+            if (!AixCommands.ParseMounts(On(target, AixCommands.Mounts())).Contains(a.MountPoint!))
+                Change(target, AixCommands.Mount(a.MountPoint!), $"mounting {a.MountPoint}");
+            Change(target, AixCommands.AddAlias(InterfaceOf(target), a.ServiceAddress!, a.Netmask!), $"adding {a.Name}'s address");
+            if (!On(target, a.Health!.ToArray()).Succeeded)
             {
-                context.Logger.LogWarning("{Application} was left stopped; starting it on {Partition}", a.Name, where);
-                Change(where, a.Start!.ToArray(), $"starting {a.Name}");
-                if (!Healthy(where, a, TimeSpan.FromSeconds(a.HealthTimeoutSeconds)))
-                    throw new LiveUpdateException("HealthCheckFailed", ErrorKind.ResourceUnavailable, $"{a.Name} does not answer on {where} after it was started again.", a.Name);
+                Change(target, a.Start!.ToArray(), $"starting {a.Name}");
+                if (!Healthy(target, a, TimeSpan.FromSeconds(a.HealthTimeoutSeconds)))
+                    throw new LiveUpdateException("HealthCheckFailed", ErrorKind.ResourceUnavailable, $"{a.Name} does not answer on {target} after it was started again.", a.Name);
             }
-            rec.Partition = where;
+            rec.Partition = target;
             rec.MovingTo = null;
             rec.Phase = null;
         });
         return Inventory().Applications.First(x => Same(x.Name, application));
+    }
+
+    /// <summary>Lets go of an application's data and address on a partition, whatever state a crash left them in.</summary>
+    private void Release(string partition, PowerDescription.ApplicationDescription a)
+    {
+        if (On(partition, a.Health!.ToArray()).Succeeded) Change(partition, a.Stop!.ToArray(), $"stopping {a.Name}");
+        if (AixCommands.ParseMounts(On(partition, AixCommands.Mounts())).Contains(a.MountPoint!))
+            Change(partition, AixCommands.Unmount(a.MountPoint!), $"unmounting {a.MountPoint}");
+        var known = AixCommands.ParseNames(On(partition, AixCommands.VolumeGroups()));
+        if (known.Contains(a.VolumeGroup!))
+        {
+            if (AixCommands.ParseNames(On(partition, AixCommands.ActiveVolumeGroups())).Contains(a.VolumeGroup!))
+                Change(partition, AixCommands.VaryOff(a.VolumeGroup!), $"varying {a.VolumeGroup} off");
+            Change(partition, AixCommands.Export(a.VolumeGroup!), $"exporting {a.VolumeGroup}");
+        }
+        Change(partition, AixCommands.DeleteAlias(InterfaceOf(partition), a.ServiceAddress!, a.Netmask!), $"removing {a.Name}'s address");
     }
 
     public ApplicationRecords ReadApplicationRecords(string application) => Update(OperationContext.None, s =>

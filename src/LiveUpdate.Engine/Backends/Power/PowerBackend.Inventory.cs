@@ -45,7 +45,10 @@ public sealed partial class PowerBackend
     private readonly ConcurrentDictionary<string, long> _sizes = new(StringComparer.Ordinal);
 
     private long _generation;
+    private const string HmcScope = "\u0001HMC";
+    private readonly ConcurrentDictionary<(string Scope, string Key), (object Value, DateTime At)> _reads = new();
 
+    /// <summary>Everything read is stale: the HMC, the VIOS and every partition.</summary>
     private void Invalidate()
     {
         lock (_cacheGate)
@@ -53,22 +56,47 @@ public sealed partial class PowerBackend
             Interlocked.Increment(ref _generation);
             _hmcFacts = null;
             _partitionFacts.Clear();
+            _reads.Clear();
+        }
+    }
+
+    /// <summary>What was read from the HMC and the VIOS is stale (the partitions' own reads stay).</summary>
+    private void InvalidateHmc()
+    {
+        lock (_cacheGate)
+        {
+            Interlocked.Increment(ref _generation);
+            _hmcFacts = null;
+            foreach (var k in _reads.Keys.Where(k => k.Scope == HmcScope)) _reads.TryRemove(k, out _);
         }
     }
 
     private void Invalidate(string partition)
     {
-        Interlocked.Increment(ref _generation);
-        _partitionFacts.TryRemove(partition, out _);
+        lock (_cacheGate)
+        {
+            Interlocked.Increment(ref _generation);
+            _partitionFacts.TryRemove(partition, out _);
+            foreach (var k in _reads.Keys.Where(k => Same(k.Scope, partition))) _reads.TryRemove(k, out _);
+        }
+    }
+
+    /// <summary>A read reused while it is fresh (see <see cref="Fresh"/>) and nothing was changed since it was made.</summary>
+    private T Read<T>(string scope, string key, Func<T> read) where T : class
+    {
+        if (_reads.TryGetValue((scope, key), out var c) && Fresh(c.At)) return (T)c.Value;
+        var at = DateTime.UtcNow;
+        var generation = Interlocked.Read(ref _generation);
+        var value = read();
+        lock (_cacheGate)
+            if (Interlocked.Read(ref _generation) == generation) _reads[(scope, key)] = (value, at);
+        return value;
     }
 
     private bool Fresh(DateTime at) => Volatile.Read(ref _lockDepth) > 0 || DateTime.UtcNow - at < FactsLife;
 
-    private IReadOnlyList<HmcPartition> HmcPartitions(bool required = false)
-    {
-        var r = Hmc(HmcCommands.Partitions(Sys));
-        return ParsePartitions(r, required);
-    }
+    private IReadOnlyList<HmcPartition> HmcPartitions(bool required = false) =>
+        Read(HmcScope, "lssyscfg", () => ParsePartitions(Hmc(HmcCommands.Partitions(Sys)), required));
 
     private static List<HmcPartition> ParsePartitions(RemoteResult r, bool required) => HmcCommands.Values(r, 8, required, "the partitions")
         .Select(f => new HmcPartition(f[0], HmcCommands.Integer(r, f[1], string.Join(",", f)), f[2], f[3], f[4], f[5], f[6], f[7])).ToList();
@@ -78,13 +106,17 @@ public sealed partial class PowerBackend
         if (_hmcFacts is { } cached && Fresh(cached.At)) return cached.Facts;
         var at = DateTime.UtcNow;
         var generation = Interlocked.Read(ref _generation);
+        IReadOnlyList<HmcPartition> lpars = Array.Empty<HmcPartition>();
         var r = Parallel(
-            () => Hmc(HmcCommands.Partitions(Sys)),
+            () =>
+            {
+                lpars = HmcPartitions(required: true);
+                return null!;
+            },
             () => Hmc(HmcCommands.ProcessorsOfSystem(Sys)),
             () => Hmc(HmcCommands.MemoryOfSystem(Sys)),
             () => Hmc(HmcCommands.ProcessorsOfPartitions(Sys)),
             () => Hmc(HmcCommands.MemoryOfPartitions(Sys)));
-        var lpars = ParsePartitions(r[0], true);
         var proc = HmcCommands.Values(r[1], 2, true, "the processors of " + Sys)[0];
         var mem = HmcCommands.Values(r[2], 2, true, "the memory of " + Sys)[0];
         var use = new Dictionary<string, (double, long)>(StringComparer.OrdinalIgnoreCase);
@@ -97,7 +129,7 @@ public sealed partial class PowerBackend
         }
         var facts = new HmcFacts
         {
-            Partitions = lpars,
+            Partitions = lpars.ToList(),
             TotalProcessors = HmcCommands.Number(r[1], proc[0], string.Join(",", proc)),
             AvailableProcessors = HmcCommands.Number(r[1], proc[1], string.Join(",", proc)),
             TotalMemoryMB = (long)HmcCommands.Number(r[2], mem[0], string.Join(",", mem)),
@@ -114,15 +146,20 @@ public sealed partial class PowerBackend
         if (_partitionFacts.TryGetValue(name, out var cached) && Fresh(cached.At)) return cached.Facts;
         var at = DateTime.UtcNow;
         var generation = Interlocked.Read(ref _generation);
+        IReadOnlyList<AixDisk> seen = Array.Empty<AixDisk>();
         var r = Parallel(
-            () => On(name, AixCommands.Disks()),
+            () =>
+            {
+                seen = DisksOn(name);
+                return null!;
+            },
             () => On(name, AixCommands.VolumeGroups()),
             () => On(name, AixCommands.ActiveVolumeGroups()),
             () => On(name, AixCommands.VolumeGroup("rootvg")),
             () => On(name, AixCommands.LogicalVolumes("rootvg")),
             () => On(name, AixCommands.OsLevel()),
             () => On(name, AixCommands.HostName()));
-        var disks = AixCommands.ParseDisks(r[0]).ToList();
+        var disks = seen.ToList();
         var active = AixCommands.ParseNames(r[2]).ToHashSet(StringComparer.Ordinal);
         var host = r[6].Check("reading the host name").Lines();
         if (host.Count != 1 || !PowerDescription.IsName(host[0].Trim())) throw RemoteOutput.Unexpected(r[6], host.FirstOrDefault() ?? "", "a host name");

@@ -22,11 +22,14 @@ public sealed partial class PowerBackend
 
     // ------------------------------------------------------------------ VIOS mappings
 
-    private Dictionary<string, string> ViosNamesByPvid() => AixCommands.ParseDisks(Vios(HmcCommands.ViosDisks())).ToDictionary(d => d.Pvid, d => d.Name, StringComparer.Ordinal);
+    private Dictionary<string, string> ViosNamesByPvid() => Read(HmcScope, "vios lspv", () =>
+        AixCommands.ParseDisks(Vios(HmcCommands.ViosDisks())).ToDictionary(d => d.Pvid, d => d.Name, StringComparer.Ordinal));
 
-    private VhostMapping? Vhost(int slot) => HmcCommands.ParseMappings(Vios(HmcCommands.ViosMappings())).FirstOrDefault(m => m.Slot == slot);
+    private VhostMapping? Vhost(int slot) => Read(HmcScope, "lsmap", () => HmcCommands.ParseMappings(Vios(HmcCommands.ViosMappings()))).FirstOrDefault(m => m.Slot == slot);
 
-    private int ServerSlotOf(string partition) => HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys)))
+    private IReadOnlyList<ScsiAdapter> ScsiAdapters() => Read(HmcScope, "scsi", () => HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys))));
+
+    private int ServerSlotOf(string partition) => ScsiAdapters()
         .FirstOrDefault(a => Same(a.Partition, ViosName) && a.Type == "server" && Same(a.RemotePartition, partition))?.Slot
         ?? throw new LiveUpdateException("ViosAdapterNotFound", ErrorKind.ObjectNotFound, $"{ViosName} has no virtual SCSI server adapter for {partition}.", partition);
 
@@ -60,10 +63,10 @@ public sealed partial class PowerBackend
     {
         var vhost = Vhost(slot);
         if (vhost is not null) ChangeVios(HmcCommands.ViosRemoveAdapter(vhost.Vhost), $"removing {vhost.Vhost} and its mappings (rmdev)");
-        var adapters = HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys)));
+        var adapters = ScsiAdapters();
         if (adapters.Any(a => Same(a.Partition, ViosName) && a.Slot == slot))
-            ChangeHmc(HmcCommands.RemoveServerAdapter(Sys, ViosName, slot), $"removing the server adapter in slot {slot} of {ViosName} (chhwres)");
-        ChangeHmc(HmcCommands.SaveProfile(Sys, ViosName, ViosProfile()), "saving the VIOS profile");
+            ChangeHmcOnly(HmcCommands.RemoveServerAdapter(Sys, ViosName, slot), $"removing the server adapter in slot {slot} of {ViosName} (chhwres)");
+        ChangeHmcOnly(HmcCommands.SaveProfile(Sys, ViosName, ViosProfile()), "saving the VIOS profile");
     }
 
     private string ViosProfile() => HmcPartitions().FirstOrDefault(l => Same(l.Name, ViosName))?.Profile
@@ -107,14 +110,14 @@ public sealed partial class PowerBackend
                 attrs.AddRange(ProfileKeys.Where(profile.ContainsKey).Select(k => new KeyValuePair<string, string>(k, profile[k])));
                 attrs.Add(new("virtual_scsi_adapters", $"{clientSlot}/client//{ViosName}/{rec.ViosSlot}/1"));
                 context.Logger.LogInformation("Creating partition {Surrogate} from the profile {Profile} of {Partition}", name, original.Profile, partition);
-                ChangeHmc(HmcCommands.CreatePartition(Sys, attrs), $"creating {name} (mksyscfg)");
+                ChangeHmcOnly(HmcCommands.CreatePartition(Sys, attrs), $"creating {name} (mksyscfg)");
             }
-            if (!HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys))).Any(a => Same(a.Partition, ViosName) && a.Slot == rec.ViosSlot))
-                ChangeHmc(HmcCommands.AddServerAdapter(Sys, ViosName, rec.ViosSlot, name, clientSlot), $"adding a virtual SCSI server adapter for {name} to {ViosName} (chhwres)");
+            if (!ScsiAdapters().Any(a => Same(a.Partition, ViosName) && a.Slot == rec.ViosSlot))
+                ChangeHmcOnly(HmcCommands.AddServerAdapter(Sys, ViosName, rec.ViosSlot, name, clientSlot), $"adding a virtual SCSI server adapter for {name} to {ViosName} (chhwres)");
             ChangeVios(HmcCommands.ViosConfigure(), "configuring the new adapter on the VIOS (cfgdev)");
             var cloneDisks = DisksOn(partition).Where(d => d.VolumeGroup == "altinst_rootvg").ToList();
             MapDisks(rec, cloneDisks.Select(d => d.Pvid));
-            ChangeHmc(HmcCommands.SaveProfile(Sys, ViosName, ViosProfile()), "saving the VIOS profile");
+            ChangeHmcOnly(HmcCommands.SaveProfile(Sys, ViosName, ViosProfile()), "saving the VIOS profile");
             Fault(Steps.Boot, FaultTiming.During);
             if (LparState(name) != "Running")
             {
@@ -136,7 +139,7 @@ public sealed partial class PowerBackend
         var address = Description.SurrogateAddresses!.FirstOrDefault(a => !taken.Contains(a))
             ?? throw new LiveUpdateException("NoSurrogateAddress", ErrorKind.ResourceUnavailable,
                 $"No address is free for the surrogate of {partition}: name one more in surrogateAddresses of {PowerDescription.FileName}.", partition);
-        var adapters = HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys)));
+        var adapters = ScsiAdapters();
         var used = adapters.Where(a => Same(a.Partition, ViosName)).Select(a => a.Slot).Concat(s.Surrogates.Select(x => x.ViosSlot)).DefaultIfEmpty(10).Max();
         var rec = new SurrogateRecord { Name = name, Of = partition, Address = address, ViosSlot = used + 1 };
         s.Surrogates.Add(rec);
@@ -292,7 +295,7 @@ public sealed partial class PowerBackend
     /// <summary>Every disk the original had through the VIOS is mapped to the surrogate; the original's adapter goes.</summary>
     private void MoveDisks(string original, SurrogateRecord rec)
     {
-        var adapters = HmcCommands.ParseScsiAdapters(Hmc(HmcCommands.ScsiAdapters(Sys)));
+        var adapters = ScsiAdapters();
         var slot = adapters.FirstOrDefault(a => Same(a.Partition, ViosName) && a.Type == "server" && Same(a.RemotePartition, original))?.Slot;
         if (slot is null) return;
         var vhost = Vhost(slot.Value);

@@ -15,7 +15,7 @@ public sealed partial class PowerBackend
 {
     private const int MaxCopies = 3;
 
-    private IReadOnlyList<AixDisk> DisksOn(string partition) => AixCommands.ParseDisks(On(partition, AixCommands.Disks()));
+    private IReadOnlyList<AixDisk> DisksOn(string partition) => Read(partition, "lspv", () => AixCommands.ParseDisks(On(partition, AixCommands.Disks())));
 
     private static void Claim(PowerState s, string partition, AixDisk d, string purpose)
     {
@@ -148,6 +148,7 @@ public sealed partial class PowerBackend
     public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Update(context, s =>
     {
         var c = s.CloneOf(partition);
+        if (c is null && !s.ClaimsOf(partition, "Clone").Any()) return; // nothing of this backend's to remove
         context.Logger.LogInformation("Removing altinst_rootvg of {Partition} and clearing {Disks}", partition, Join(disks));
         if (c?.BootedAs is { } booted && s.Surrogate(booted) is not null) RemoveSurrogate(s, booted, context);
         var seen = DisksOn(partition);
@@ -188,8 +189,9 @@ public sealed partial class PowerBackend
 
     public void RemoveMirror(string partition, IReadOnlyList<string> disks, OperationContext context) => Update(context, s =>
     {
-        context.Logger.LogInformation("Removing the rootvg mirror of {Partition} from {Disks}", partition, Join(disks));
         var m = s.MirrorOf(partition);
+        if (m is null && !s.ClaimsOf(partition, "Mirror").Any()) return; // nothing of this backend's to remove
+        context.Logger.LogInformation("Removing the rootvg mirror of {Partition} from {Disks}", partition, Join(disks));
         if (m?.ImportedInto is { } into && s.Surrogate(into) is { } sur) UnmapDisks(sur, s.Applications.Where(a => Same(a.Partition, partition)).SelectMany(a => a.DataPvids));
         UnmirrorClaimed(s, partition, disks);
         ClearClaimed(s, partition, "Mirror", disks, context);

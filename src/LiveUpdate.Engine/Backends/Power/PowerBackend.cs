@@ -277,6 +277,20 @@ public sealed partial class PowerBackend : ILiveUpdateBackend
         }
     }
 
+    /// <summary>A change on the HMC that no partition sees (a profile, an adapter not in use yet).</summary>
+    private RemoteResult ChangeHmcOnly(string[] argv, string what)
+    {
+        InvalidateHmc();
+        try
+        {
+            return Hmc(argv).Check(what);
+        }
+        finally
+        {
+            InvalidateHmc();
+        }
+    }
+
     private RemoteResult ChangeVios(string[] argv, string what)
     {
         Invalidate();
