@@ -93,7 +93,7 @@ def handle(root, role, slot, line, stdin):
             err, rc = 'emulator error: %r\n' % e, 99
         if changes or changing(role, argv):
             f.save()
-        f.log('commands.log', {'endpoint': endpoint, 'argv': argv, 'rc': rc, 'change': changing(role, argv), 'ms': round((time.time() - started) * 1000, 1)})
+        f.log('commands.log', {'t': round(started, 3), 'endpoint': endpoint, 'argv': argv, 'rc': rc, 'change': changing(role, argv), 'ms': round((time.time() - started) * 1000, 1)})
         data = out if isinstance(out, bytes) else out.encode()
         return data, err, rc, bool(fault and fault['action'] == 'drop')
     finally:

@@ -128,7 +128,7 @@ def start_sshd(f, slot, vgid):
     here = os.path.dirname(os.path.abspath(__file__))
     with open(conf, 'w') as c:
         c.write(sshd_config(os.path.join(root, 'etc/ssh/ssh_host_ed25519_key'), os.path.join(root, '.ssh/authorized_keys'), pidfile,
-                            '/usr/bin/python3 -S -E %s slot %s %s' % (os.path.join(here, 'shell.py'), f.root, slot)))
+                            '%s slot %s %s' % (login_command(f.root), f.root, slot)))
     pid = fr.spawn(sshd_command(ns, f.path('run', 'partition'), conf, run), os.path.join(run, 'sshd.log'))
     deadline = time.time() + 10
     while time.time() < deadline and not os.path.exists(pidfile):
@@ -136,6 +136,12 @@ def start_sshd(f, slot, vgid):
             raise fr.CommandError('HSCL0A13 The partition cannot be activated: its operating system did not start (see %s).' % os.path.join(run, 'sshd.log'))
         time.sleep(0.005)
     return pid
+
+
+def login_command(root):
+    """The compiled login command when the lab built it, else shell.py."""
+    out = os.path.join(root, 'run', 'shell')
+    return out if os.path.exists(out) else '/usr/bin/python3 -S -E %s' % os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shell.py')
 
 
 def sshd_command(ns, accounts, conf, run):
