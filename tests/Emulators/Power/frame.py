@@ -64,7 +64,8 @@ class Frame:
             f.write(json.dumps(record, sort_keys=True) + '\n')
 
     def fault_for(self, endpoint, argv):
-        """The first injected fault that matches: {endpoint, match (prefix of the command line), action, times}."""
+        """The first injected fault that matches: {endpoint, match (prefix of the command line), action, times (-1: always),
+        after (drop after the command ran), sticky (then drop every later command of the endpoint)}."""
         try:
             with open(self.path('faults.json')) as f:
                 rules = json.load(f)
@@ -77,12 +78,15 @@ class Frame:
             if not line.startswith(r.get('match', '')):
                 continue
             times = r.get('times', 1)
-            if times > 0:
+            if times > 0 or r.get('sticky'):
                 times -= 1
                 if times == 0:
                     rules.pop(i)
                 else:
                     r['times'] = times
+                if r.get('sticky'):
+                    # From now on every command of this endpoint loses its connection, until the rules are cleared.
+                    rules.insert(0, {'endpoint': endpoint, 'match': '', 'action': 'drop', 'times': -1})
                 tmp = self.path('faults.json.tmp')
                 with open(tmp, 'w') as f:
                     json.dump(rules, f)

@@ -148,9 +148,9 @@ public sealed partial class PowerBackend
     public void RemoveClone(string partition, IReadOnlyList<string> disks, OperationContext context) => Update(context, s =>
     {
         var c = s.CloneOf(partition);
-        if (c is null && !s.ClaimsOf(partition, "Clone").Any()) return; // nothing of this backend's to remove
+        if (c is null && !s.ClaimsOf(partition, "Clone").Any() && s.SurrogateOf(partition) is null) return; // nothing of this backend's to remove
         context.Logger.LogInformation("Removing altinst_rootvg of {Partition} and clearing {Disks}", partition, Join(disks));
-        if (c?.BootedAs is { } booted && s.Surrogate(booted) is not null) RemoveSurrogate(s, booted, context);
+        if (s.SurrogateOf(partition) is { } sur) RemoveSurrogate(s, sur.Name, context);
         var seen = DisksOn(partition);
         var ours = s.ClaimsOf(partition, "Clone").Select(x => x.Pvid).ToHashSet();
         var clone = seen.Where(d => d.VolumeGroup == "altinst_rootvg").ToList();
