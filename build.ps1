@@ -10,6 +10,7 @@
       package  build, then pack out/LiveUpdate into out/packages/LiveUpdate.<version>.nupkg, which Install-PSResource
                installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
+               (-Full: the fault matrix on the Power backend with every timing)
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
       bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
                and the table in README.md
@@ -30,11 +31,14 @@ param(
     # Pester tags to leave out.
     [string[]] $ExcludeTag = @(),
 
-    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
+    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead, Power.
     [string[]] $BenchSection = @(),
 
     # Runs per benchmark figure (the report gives median, min and max).
-    [int] $BenchRuns = 5
+    [int] $BenchRuns = 5,
+
+    # test: the fault matrix on the Power backend with every timing (Before, During, After, Kill), not During and Kill only.
+    [switch] $Full
 )
 
 $ErrorActionPreference = 'Stop'
@@ -138,6 +142,11 @@ function Invoke-PesterTests {
         $config.TestResult.OutputPath = Join-Path $results 'pester-linux-matrix.xml'
         $env:LIVEUPDATE_MATRIX_BACKEND = 'Linux'
         try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+        # And on the Power backend against an emulated frame: every step during its work and killed (-Full: every timing).
+        $config.TestResult.OutputPath = Join-Path $results 'pester-power-matrix.xml'
+        $env:LIVEUPDATE_MATRIX_BACKEND = 'Power'
+        if ($Full) { $env:LIVEUPDATE_MATRIX_FULL = '1' }
+        try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null; $env:LIVEUPDATE_MATRIX_FULL = $null }
     }
     [pscustomobject]@{
         Passed  = ($runs | Measure-Object PassedCount -Sum).Sum

@@ -159,7 +159,12 @@ Describe 'Power backend' -Tag 'Power', 'Root' -Skip:([bool]$script:powerSkip) {
         It 'Test-LiveUpdate passes every check, plans onto the free disks and sends no changing command' {
             Start-Sleep -Milliseconds 2100 # what the connection read is no longer reused: the checks read afresh
             Clear-FrameCommand $script:frame
-            $preview = Test-LiveUpdate -Partition lpar1 -UpdatePath $script:bundle
+            $verbose = @(Test-LiveUpdate -Partition lpar1 -UpdatePath $script:bundle -Verbose 4>&1)
+            $preview = $verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+            $plan = @($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+            $plan | Should -Contain '        nhdisk  = hdisk1'
+            $plan | Should -Contain '        mhdisk  = hdisk2'
+            $plan | Should -Contain "        management_console = $($script:frame.hmc)"
             $preview.CanProceed | Should -BeTrue
             $preview.CloneDisks | Should -Be @('hdisk1')
             $preview.MirrorDisks | Should -Be @('hdisk2')

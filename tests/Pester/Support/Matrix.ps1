@@ -20,7 +20,7 @@ function New-MatrixLab {
 
 function Remove-MatrixFrame {
     # Stops what New-MatrixLab started for the whole matrix (the emulated Power frame), if anything.
-    if ($script:MatrixFrame -and -not $env:KEEPFRAME) {
+    if ($script:MatrixFrame) {
         Get-FrameUnknownCommand $script:MatrixFrame | Should -BeNullOrEmpty -Because 'the emulator must know every command the backend sends'
         Remove-PowerFrame $script:MatrixFrame
         $script:MatrixFrame = $null

@@ -208,6 +208,36 @@ public sealed partial class PowerBackend
         return new ApplicationRecords(rec.HighWater, sequences);
     });
 
+    /// <summary>
+    /// The plan of a live update in the stanzas of AIX Live Update's lvupdate.data (general, disks, hmc), with what
+    /// this backend does beyond it as comments: the surrogate, its temporary address, the data volume groups that move.
+    /// </summary>
+    public string LiveUpdateData(LiveUpdatePreview preview)
+    {
+        var s = State();
+        var taken = s.Surrogates.Select(x => x.Address).ToHashSet();
+        var address = Description.SurrogateAddresses!.FirstOrDefault(a => !taken.Contains(a)) ?? "(none free)";
+        var apps = Description.Applications!.Where(a => Same(AppPartition(a), preview.Partition)).ToList();
+        var lines = new List<string>
+        {
+            $"# lvupdate.data for {preview.Partition}: {preview.FromLevel} -> {preview.ToLevel?.ToString() ?? "?"} ({preview.Bundle})",
+            "general:",
+            "        kext_check = yes",
+            "disks:",
+            $"        nhdisk  = {string.Join(",", preview.CloneDisks)}",
+            $"        mhdisk  = {string.Join(",", preview.MirrorDisks)}",
+            "        tohdisk =",
+            "        tshdisk =",
+            "hmc:",
+            "        lpar_id  =",
+            $"        management_console = {Description.Hmc!.Address}",
+            $"        user = {HmcEndpoint.Auth.User}",
+            $"# surrogate: {Flow.Steps.SurrogateName(preview.Partition)} at {address} through {ViosName}, created from the profile of {preview.Partition}",
+        };
+        lines.AddRange(apps.Select(a => $"# moves: {a.Name} with {a.VolumeGroup} ({a.MountPoint}) and {a.ServiceAddress}"));
+        return string.Join("\n", lines);
+    }
+
     public void RemoveLab(OperationContext context)
     {
         if (!Description.Lab)
