@@ -152,7 +152,9 @@ Describe 'Power backend' -Tag 'Power', 'Root' -Skip:([bool]$script:powerSkip) {
         BeforeAll {
             Reset-PowerFrame $script:frame
             $script:lab = Join-Path $TestDrive 'invoke'
-            $null = New-PowerLab -Frame $script:frame -Path $script:lab
+            # The padmin commands go over the VIOS's own SSH here (the steps above send them through viosvrcmd).
+            $vios = [ordered]@{ name = 'vios1'; address = $script:frame.vios; user = 'padmin'; keyFile = $script:frame.clientKey }
+            $null = New-PowerLab -Frame $script:frame -Path $script:lab -Change @{ vios = $vios }
             $script:bundle = Join-Path $script:lab 'updates/7300-02-02'
         }
 
@@ -192,10 +194,23 @@ Describe 'Power backend' -Tag 'Power', 'Root' -Skip:([bool]$script:powerSkip) {
             $script:result.OsLevel.ToString() | Should -Be '7300-02-02-2346'
             $script:result.Phases.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver')
             $script:result.Applications.DataVerified | Should -Be @($true, $true)
+            @(Get-FrameCommand $script:frame | Where-Object { $_.endpoint -eq 'vios' -and $_.argv[0] -eq 'mkvdev' }).Count | Should -BeGreaterThan 0
+            @(Get-FrameCommand $script:frame | Where-Object { $_.argv[0] -eq 'viosvrcmd' }).Count | Should -Be 0
             $acked = Assert-PowerRecordsKept -Frame $script:frame -Folder $folder
             $acked.Count | Should -BeGreaterThan 20
             $null = Assert-PowerRecordsKept -Frame $script:frame -Folder (Join-Path $TestDrive 'none') -Application 1
             Write-Host ("    Invoke-LiveUpdate on the emulated frame: {0:N1} s, blackout {1:N0} ms" -f $script:result.Duration.TotalSeconds, $script:result.Blackout.TotalMilliseconds)
+        }
+
+        It 'Undo-LiveUpdate boots the kept old_rootvg and goes back; the level it left is the new old_rootvg' {
+            $undo = Undo-LiveUpdate -Partition lpar1 -Confirm:$false
+            $undo.Status | Should -Be 'Succeeded'
+            $p = Get-LogicalPartition lpar1
+            $p.OsLevel.ToString() | Should -Be '7300-02-01-2346'
+            $p.RootDisks | Should -Be @('hdisk0')
+            (Get-VolumeGroup -Name old_rootvg).Disks | Should -Be @('hdisk1')
+            (Get-VolumeGroup -Name old_rootvg).OsLevel.ToString() | Should -Be '7300-02-02-2346'
+            (Get-Application).State | Should -Be @('Running', 'Running')
         }
 
         It 'the emulator knew every command the backend sent' {

@@ -125,7 +125,6 @@ def start_sshd(f, slot, vgid):
     if os.path.exists(pidfile):
         os.remove(pidfile)
     conf = os.path.join(run, 'sshd_config')
-    here = os.path.dirname(os.path.abspath(__file__))
     with open(conf, 'w') as c:
         c.write(sshd_config(os.path.join(root, 'etc/ssh/ssh_host_ed25519_key'), os.path.join(root, '.ssh/authorized_keys'), pidfile,
                             '%s slot %s %s' % (login_command(f.root), f.root, slot)))

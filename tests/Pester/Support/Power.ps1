@@ -70,7 +70,8 @@ function New-PowerLab {
     foreach ($k in $Change.Keys) { $description[$k] = $Change[$k] }
     $description | ConvertTo-Json -Depth 6 | Set-Content -Path (Join-Path $Path 'liveupdate-power.json')
     if (-not $NoKnownHosts) {
-        $lines = @("$($Frame.hmc) $(($Frame.hostKeys.hmc -split ' ')[0..1] -join ' ')", "$($Frame.lpar1) $(($Frame.hostKeys.lpar1 -split ' ')[0..1] -join ' ')")
+        $lines = @("$($Frame.hmc) $(($Frame.hostKeys.hmc -split ' ')[0..1] -join ' ')", "$($Frame.lpar1) $(($Frame.hostKeys.lpar1 -split ' ')[0..1] -join ' ')",
+            "$($Frame.vios) $(($Frame.hostKeys.vios -split ' ')[0..1] -join ' ')")
         Set-Content -Path (Join-Path $Path 'known_hosts') -Value $lines
         & chmod 600 (Join-Path $Path 'known_hosts')
     }

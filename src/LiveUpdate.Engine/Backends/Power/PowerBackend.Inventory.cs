@@ -212,7 +212,7 @@ public sealed partial class PowerBackend
                 .ToDictionary(x => x.First, x => x.Second, StringComparer.OrdinalIgnoreCase);
         var partitions = names.Select(n => ToModel(hmc.Partitions.First(l => Same(l.Name, n)), hmc, facts.GetValueOrDefault(n), s))
             .OrderBy(p => p.SurrogateOf is null ? 0 : 1).ThenBy(p => p.Id).ToList();
-        var system = new ManagedSystem(Sys, "", "", KindName, Location, hmc.TotalProcessors, hmc.AvailableProcessors, hmc.TotalMemoryMB,
+        var system = new ManagedSystem(Sys, _machineType, _serial, KindName, Location, hmc.TotalProcessors, hmc.AvailableProcessors, hmc.TotalMemoryMB,
             hmc.AvailableMemoryMB, partitions.Count, DateTimeOffset.Now);
         var views = running.OrderBy(n => s.Surrogate(n) is null ? 0 : 1).Select(n => (Name: n, Facts: facts[n])).ToList();
         var disks = Disks(views, s);

@@ -92,11 +92,12 @@ public sealed partial class PowerBackend
                 throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound, $"Partition {partition} has no old_rootvg kept by a live update.", partition);
             context.Logger.LogInformation("Adopting old_rootvg on {Disks} of {Partition} ({Level}) as its altinst_rootvg", Join(old.Select(d => d.Name)), partition, rec.Level);
             Change(partition, AixCommands.RenameAltRootVg("altinst_rootvg", old[0].Name), "renaming old_rootvg to altinst_rootvg (alt_rootvg_op -v)");
-            foreach (var d in old) Claim(s, partition, d, "Clone");
             s.Claims.RemoveAll(c => c.Purpose == "OldRoot" && old.Any(d => d.Pvid == c.Pvid));
+            foreach (var d in old) Claim(s, partition, d, "Clone");
             s.Clones.RemoveAll(c => Same(c.Partition, partition));
             s.Clones.Add(new CloneRecord { Partition = partition, Vg = "altinst_rootvg", SourceLevel = rec.Level, State = nameof(CloneState.Updated), AppliedBundles = { "old_rootvg at " + rec.Level }, Created = DateTimeOffset.Now });
             s.CloneLevels[partition] = rec.Level;
+            s.OldRoots.Remove(rec);
         });
         return Inventory().Clones.First(x => Same(x.Partition, partition));
     }
@@ -111,6 +112,8 @@ public sealed partial class PowerBackend
             s.Claims.RemoveAll(c => c.Pvid == d.Pvid);
             s.Claims.Add(new DiskClaim { Pvid = d.Pvid, Disk = d.Name, Partition = partition, Purpose = "OldRoot" });
         }
+        s.OldRoots.RemoveAll(o => Same(o.Partition, partition) && o.Name == "old_rootvg");
+        s.OldRoots.Add(new OldRootRecord { Partition = partition, Name = "old_rootvg", Pvids = clone.Select(d => d.Pvid).ToList(), Level = s.CloneLevels.GetValueOrDefault(partition) ?? "" });
         s.Clones.RemoveAll(c => Same(c.Partition, partition));
         s.CloneLevels.Remove(partition);
     });

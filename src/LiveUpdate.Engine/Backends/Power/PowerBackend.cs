@@ -51,6 +51,7 @@ public sealed partial class PowerBackend : ILiveUpdateBackend
     private readonly SshPool _ssh;
     private readonly object _cacheGate = new();
     private int _lockDepth;
+    private string _machineType = "", _serial = "";
     private ILogger _log = NullLogger.Instance;
     private CancellationToken _cancel;
 
@@ -153,7 +154,9 @@ public sealed partial class PowerBackend : ILiveUpdateBackend
     private void Verify()
     {
         var systems = HmcCommands.Values(Hmc(HmcCommands.Systems()), 4, required: true, what: "the managed systems");
-        if (!systems.Any(s => s[0] == Sys))
+        var system = systems.FirstOrDefault(s => s[0] == Sys);
+        if (system is not null) (_machineType, _serial) = (system[1], system[2]);
+        if (system is null)
             throw new LiveUpdateException("ManagedSystemNotFound", ErrorKind.ObjectNotFound,
                 $"The HMC {Description.Hmc!.Address} manages no system named '{Sys}'. It manages: {string.Join(", ", systems.Select(s => s[0]))}.", Sys);
         var lpars = HmcPartitions(required: true);
