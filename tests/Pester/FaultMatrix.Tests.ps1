@@ -1,24 +1,16 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
 # fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
-# LIVEUPDATE_MATRIX_BACKEND=Linux (or Power) to run it on the Linux backend (or the Power backend against an emulated
-# frame). On the Power backend the default run tries every step during its work and with the process killed;
+# LIVEUPDATE_MATRIX_BACKEND=Container or Power (or another backend Support/Matrix.ps1 knows) to run it there. On the
+# Power backend (an emulated frame) the default run tries every step during its work and with the process killed;
 # LIVEUPDATE_MATRIX_FULL=1 (build.ps1 test -Full) tries every timing.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
-    $script:matrixSkip = $null
-    if ($env:LIVEUPDATE_MATRIX_BACKEND -eq 'Linux') {
-        $script:matrixSkip = Get-LinuxSkipReason
-        if ($script:matrixSkip) { Write-Host "Fault matrix on the Linux backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
-    }
+    . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
+    $script:matrixSkip = Get-MatrixSkipReason
+    if ($script:matrixSkip) { Write-Host "Fault matrix on the $(Get-MatrixBackend) backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
     $modes = 'Before', 'During', 'After', 'Kill'
-    if ($env:LIVEUPDATE_MATRIX_BACKEND -eq 'Power') {
-        . (Join-Path $PSScriptRoot 'Support/Power.ps1')
-        $script:matrixSkip = Get-PowerSkipReason
-        if ($script:matrixSkip) { Write-Host "Fault matrix on the Power backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
-        if (-not $env:LIVEUPDATE_MATRIX_FULL) { $modes = 'During', 'Kill' }
-    }
+    if ((Get-MatrixBackend) -eq 'Power' -and -not $env:LIVEUPDATE_MATRIX_FULL) { $modes = 'During', 'Kill' }
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
         foreach ($mode in $modes) { @{ Step = $step; Mode = $mode } }

@@ -7,6 +7,16 @@ function Get-MatrixBackend {
     if ($env:LIVEUPDATE_MATRIX_BACKEND) { $env:LIVEUPDATE_MATRIX_BACKEND } else { 'Simulated' }
 }
 
+function Get-MatrixSkipReason {
+    # Why the matrix cannot run on the backend under test here, or $null.
+    switch (Get-MatrixBackend) {
+        'Simulated' { $null }
+        { $_ -in 'Container', 'Linux' } { . (Join-Path $PSScriptRoot 'Linux.ps1'); Get-LinuxSkipReason }
+        'Power' { Get-PowerSkipReason }
+        default { "the matrix does not know the backend '$_'" }
+    }
+}
+
 function New-MatrixLab {
     param([Parameter(Mandatory)] [string] $Path)
     if ((Get-MatrixBackend) -eq 'Power') {
