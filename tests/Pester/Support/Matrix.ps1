@@ -21,7 +21,7 @@ function New-MatrixLab {
     param([Parameter(Mandatory)] [string] $Path)
     if ((Get-MatrixBackend) -eq 'Power') {
         # One emulated frame for the whole matrix, reset for each lab; Remove-MatrixFrame stops it.
-        if (-not $script:MatrixFrame) { $script:MatrixFrame = New-PowerFrame -Applications 1 }
+        if (-not (Get-Variable -Name MatrixFrame -Scope Script -ValueOnly -ErrorAction SilentlyContinue)) { $script:MatrixFrame = New-PowerFrame -Applications 1 }
         else { Reset-PowerFrame $script:MatrixFrame }
         return New-PowerLab -Frame $script:MatrixFrame -Path $Path
     }
@@ -30,7 +30,7 @@ function New-MatrixLab {
 
 function Remove-MatrixFrame {
     # Stops what New-MatrixLab started for the whole matrix (the emulated Power frame), if anything.
-    if ($script:MatrixFrame) {
+    if (Get-Variable -Name MatrixFrame -Scope Script -ValueOnly -ErrorAction SilentlyContinue) {
         Get-FrameUnknownCommand $script:MatrixFrame | Should -BeNullOrEmpty -Because 'the emulator must know every command the backend sends'
         Remove-PowerFrame $script:MatrixFrame
         $script:MatrixFrame = $null

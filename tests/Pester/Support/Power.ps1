@@ -148,9 +148,10 @@ function Get-PowerRecord {
     $app = @($Frame.applications)[$Application]
     $state = Get-FrameState $Frame
     $vg = $state.vgda.PSObject.Properties | Where-Object { $_.Value.lvs.PSObject.Properties.Name -contains $app.lv } | Select-Object -First 1
-    $copies = @($vg.Value.lvs.($app.lv).copies | ForEach-Object { Get-Content -Raw (Join-Path $Frame.frame "disks/$_/lv/$($app.lv)/records.log") })
+    if (-not $vg) { throw "The frame has no volume group with $($app.lv)." }
+    $copies = @($vg.Value.lvs.($app.lv).copies | ForEach-Object { [IO.File]::ReadAllText((Join-Path $Frame.frame "disks/$_/lv/$($app.lv)/records.log")) })
     foreach ($c in $copies) { if ($c -ne $copies[0]) { throw "The copies of $($app.lv) differ." } }
-    @(($copies[0] ?? '') -split "`n" | Where-Object { $_ } | ForEach-Object {
+    @($copies[0] -split "`n" | Where-Object { $_ } | ForEach-Object {
             $seq, $client, $n = $_ -split ' '
             [pscustomobject]@{ Seq = [long]$seq; Client = $client; N = [long]$n }
         })
