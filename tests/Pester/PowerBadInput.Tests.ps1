@@ -74,6 +74,30 @@ Describe 'Power backend: bad input' -Tag 'Power', 'Root' -Skip:([bool]$script:po
             Get-Content $log -Raw | Should -Match 'lssyscfg -r lpar'
         }
 
+        It 'logs in through the SSH agent when no password or key file is given' {
+            $lab = Join-Path $TestDrive 'agent'
+            $partitions = @([ordered]@{ name = 'lpar1'; address = $script:frame.lpar1; user = 'root' })
+            $null = New-PowerLab -Frame $script:frame -Path $lab -NoConnect -Change @{ hmc = [ordered]@{ address = $script:frame.hmc; user = 'hscroot' }; partitions = $partitions }
+            $socket = Join-Path $TestDrive 'agent.sock'
+            $agent = Start-Process -FilePath /usr/bin/ssh-agent -ArgumentList @('-D', '-a', $socket) -PassThru
+            $saved = $env:SSH_AUTH_SOCK
+            try {
+                $deadline = [DateTime]::UtcNow.AddSeconds(10)
+                while (-not (Test-Path $socket) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+                $env:SSH_AUTH_SOCK = $socket
+                $null = & /usr/bin/ssh-add -q $script:frame.clientKey 2>&1
+                $LASTEXITCODE | Should -Be 0
+                (Connect-LiveUpdateSystem -Path $lab).Name | Should -Be $script:frame.system
+                (Get-LogicalPartition lpar1).State | Should -Be 'Running'
+                $env:SSH_AUTH_SOCK = Join-Path $TestDrive 'no-agent.sock'
+                $null = Assert-PowerRefused { Connect-LiveUpdateSystem -Path $lab } SshAgentUnavailable ConnectLiveUpdateSystemCommand NotEnabled
+            }
+            finally {
+                $env:SSH_AUTH_SOCK = $saved
+                Stop-Process -Id $agent.Id -ErrorAction SilentlyContinue
+            }
+        }
+
         It 'an unknown host key: HostKeyUnknown; -TrustHostKey records it, then it is known' {
             $lab = Join-Path $TestDrive 'unknown-key'
             $null = New-PowerLab -Frame $script:frame -Path $lab -NoConnect -NoKnownHosts
