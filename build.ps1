@@ -10,6 +10,7 @@
       package  build, then pack out/LiveUpdate into out/packages/LiveUpdate.<version>.nupkg, which Install-PSResource
                installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
+               (-Full: the fault matrix on the Power backend with every timing)
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
       bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
                and the table in README.md
@@ -30,11 +31,14 @@ param(
     # Pester tags to leave out.
     [string[]] $ExcludeTag = @(),
 
-    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
+    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead, Power.
     [string[]] $BenchSection = @(),
 
     # Runs per benchmark figure (the report gives median, min and max).
-    [int] $BenchRuns = 5
+    [int] $BenchRuns = 5,
+
+    # test: the fault matrix on the Power backend with every timing (Before, During, After, Kill), not During and Kill only.
+    [switch] $Full
 )
 
 $ErrorActionPreference = 'Stop'
@@ -45,7 +49,7 @@ $moduleOut = Join-Path $out 'LiveUpdate'
 $results = Join-Path $out 'test-results'
 $pesterVersion = '5.7.1'
 # The backends the reliability matrix runs on besides the simulated one (tests/Pester/FaultMatrix.Tests.ps1).
-$matrixBackends = @('Container')
+$matrixBackends = @('Container', 'Power')
 
 function Invoke-Native {
     # Runs an external command from an argument vector and fails on a non-zero exit code.
@@ -136,12 +140,15 @@ function Invoke-PesterTests {
     $runs = @(Invoke-Pester -Configuration $config)
     if (-not $TestPath) {
         # The reliability matrix again on each real backend (skipped with the reason where it cannot run).
+        # On the Power backend (an emulated frame) every step during its work and killed; -Full: every timing.
+        if ($Full) { $env:LIVEUPDATE_MATRIX_FULL = '1' }
         foreach ($backend in $matrixBackends) {
             $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
             $config.TestResult.OutputPath = Join-Path $results "pester-matrix-$($backend.ToLowerInvariant()).xml"
             $env:LIVEUPDATE_MATRIX_BACKEND = $backend
             try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
         }
+        $env:LIVEUPDATE_MATRIX_FULL = $null
     }
     [pscustomobject]@{
         Passed  = ($runs | Measure-Object PassedCount -Sum).Sum

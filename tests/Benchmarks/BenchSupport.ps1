@@ -208,6 +208,21 @@ function ConvertTo-BenchMarkdown($Report) {
         $lines.Add('|---|---|---|---|---|---|---|')
         foreach ($r in $Report.Sections.Scale.Rows) { $lines.Add("| $($r.Partitions) | $($r.UpdatesPerSecond) | $($r.MedianUpdateMs) | $($r.MaxUpdateMs) | $($r.TotalSeconds) | $($r.PeakMemoryMB) | $($r.BaselineMemoryMB) |") }
     }
+    if ($Report.Sections.Contains('Power') -and $Report.Sections.Power.Contains('Steps')) {
+        $p = $Report.Sections.Power
+        $lines.Add('')
+        $lines.Add("Power: the backend against the emulated frame of tests/Emulators/Power (sshd in network namespaces, one application), a fresh frame per run; per step the SSH round trips, the wall time, the time the emulator spent in those commands (its command log) and the time the backend adds (wall minus emulator; it includes SSH, the login command and the parallel inventory reads); median (min-max) of $($p.Runs) runs.")
+        $lines.Add('')
+        $lines.Add('| step | SSH round trips | wall (ms) | emulator (ms) | added by the backend (ms) | ratio wall / emulator |')
+        $lines.Add('|---|---|---|---|---|---|')
+        $rows = [ordered]@{}
+        foreach ($k in $p.Steps.Keys) { $rows[$k] = $p.Steps[$k] }
+        $rows['Invoke-LiveUpdate (all steps)'] = $p.InvokeLiveUpdate
+        foreach ($k in $rows.Keys) {
+            $r = $rows[$k]
+            $lines.Add("| $k | $($r.RoundTrips.Median) | $($r.WallMs.Median) ($($r.WallMs.Min)-$($r.WallMs.Max)) | $($r.EmulatorMs.Median) | $($r.AddedMs.Median) | $($r.Ratio.Median) |")
+        }
+    }
     if ($Report.Sections.Contains('Import') -and $Report.Sections.Import.Contains('LiveUpdate')) {
         $i = $Report.Sections.Import
         $lines.Add('')

@@ -1,15 +1,19 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
 # fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
-# LIVEUPDATE_MATRIX_BACKEND=Container (or another backend Support/Matrix.ps1 knows) to run it there.
+# LIVEUPDATE_MATRIX_BACKEND=Container or Power (or another backend Support/Matrix.ps1 knows) to run it there. On the
+# Power backend (an emulated frame) the default run tries every step during its work and with the process killed;
+# LIVEUPDATE_MATRIX_FULL=1 (build.ps1 test -Full) tries every timing.
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     $script:matrixSkip = Get-MatrixSkipReason
     if ($script:matrixSkip) { Write-Host "Fault matrix on the $(Get-MatrixBackend) backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
+    $modes = 'Before', 'During', 'After', 'Kill'
+    if ((Get-MatrixBackend) -eq 'Power' -and -not $env:LIVEUPDATE_MATRIX_FULL) { $modes = 'During', 'Kill' }
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
-        foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
+        foreach ($mode in $modes) { @{ Step = $step; Mode = $mode } }
     }
     $cases += @{ Step = 'Health'; Mode = 'During' }
 }
@@ -23,6 +27,7 @@ BeforeAll {
 }
 
 AfterAll {
+    Remove-MatrixFrame
     Write-Host ("Fault matrix on the {0} backend: {1} fault points tried, {2} held" -f (Get-MatrixBackend), $script:tried, $script:held)
     foreach ($f in $script:failures) { Write-Host "  did not hold: $f" }
 }

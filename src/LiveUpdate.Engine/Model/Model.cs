@@ -10,7 +10,7 @@ public enum PartitionState { Running, NotActivated }
 
 public enum DiskState { Free, InUse }
 
-public enum VolumeGroupRole { Root, AltInstRoot, Mirror, OldRoot }
+public enum VolumeGroupRole { Root, AltInstRoot, Mirror, OldRoot, Data }
 
 public enum VolumeGroupState { Active, VariedOff }
 

@@ -88,12 +88,12 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     }
 }
 
-/// <summary>Connect-LiveUpdateSystem: opens a lab and makes it the session default.</summary>
-[Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem")]
+/// <summary>Connect-LiveUpdateSystem: opens a lab (or a Power frame through its HMC) and makes it the session default.</summary>
+[Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(ManagedSystem))]
-public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
+public sealed partial class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
     [Alias("Location")]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
@@ -104,8 +104,7 @@ public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord()
     {
-        var full = GetUnresolvedProviderPathFromPSPath(Path);
-        RunTerminating(() => WriteObject(Session.Connect(Labs.Open(full, force: Force)).Inventory().System));
+        RunTerminating(() => WriteObject(Session.Connect(OpenPower() ?? Labs.Open(GetUnresolvedProviderPathFromPSPath(Path), force: Force)).Inventory().System));
     }
 }
 
