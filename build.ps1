@@ -44,6 +44,8 @@ $out = Join-Path $root 'out'
 $moduleOut = Join-Path $out 'LiveUpdate'
 $results = Join-Path $out 'test-results'
 $pesterVersion = '5.7.1'
+# The backends the reliability matrix runs on besides the simulated one (tests/Pester/FaultMatrix.Tests.ps1).
+$matrixBackends = @('Container')
 
 function Invoke-Native {
     # Runs an external command from an argument vector and fails on a non-zero exit code.
@@ -133,11 +135,13 @@ function Invoke-PesterTests {
     $env:LIVEUPDATE_PACKAGES = Join-Path $out 'packages'
     $runs = @(Invoke-Pester -Configuration $config)
     if (-not $TestPath) {
-        # The reliability matrix again, on the Linux backend (skipped with the reason where it cannot run).
-        $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
-        $config.TestResult.OutputPath = Join-Path $results 'pester-linux-matrix.xml'
-        $env:LIVEUPDATE_MATRIX_BACKEND = 'Linux'
-        try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+        # The reliability matrix again on each real backend (skipped with the reason where it cannot run).
+        foreach ($backend in $matrixBackends) {
+            $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
+            $config.TestResult.OutputPath = Join-Path $results "pester-matrix-$($backend.ToLowerInvariant()).xml"
+            $env:LIVEUPDATE_MATRIX_BACKEND = $backend
+            try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+        }
     }
     [pscustomobject]@{
         Passed  = ($runs | Measure-Object PassedCount -Sum).Sum

@@ -21,7 +21,7 @@ public sealed class LabStoreTests : IDisposable
     {
         Name = name,
         Disks = { new DiskRecord { Name = "hdisk0", SizeMB = 30720, Pvid = "00f84c7ea0000000" } },
-        Partitions = { new PartitionRecord { Id = 1, Name = "lpar1", Uuid = "u-1", Processors = 4, MemoryMB = 16384 } },
+        Partitions = { new SimulatedPartition { Id = 1, Name = "lpar1", Uuid = "u-1", Processors = 4, MemoryMB = 16384 } },
     };
 
     private LabStore SavedStore(LabState? state = null)

@@ -1,15 +1,12 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
 # fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
-# LIVEUPDATE_MATRIX_BACKEND=Linux to run it on the Linux backend.
+# LIVEUPDATE_MATRIX_BACKEND=Container (or another backend Support/Matrix.ps1 knows) to run it there.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
-    $script:matrixSkip = $null
-    if ($env:LIVEUPDATE_MATRIX_BACKEND -eq 'Linux') {
-        $script:matrixSkip = Get-LinuxSkipReason
-        if ($script:matrixSkip) { Write-Host "Fault matrix on the Linux backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
-    }
+    . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
+    $script:matrixSkip = Get-MatrixSkipReason
+    if ($script:matrixSkip) { Write-Host "Fault matrix on the $(Get-MatrixBackend) backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
         foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }

@@ -1,5 +1,5 @@
 using System.IO;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Containers;
 using LiveUpdate.Engine.Backends.Simulated;
 using LiveUpdate.Engine.Flow;
 
@@ -19,7 +19,7 @@ public static class Labs
         if (!Directory.Exists(full))
             throw new LiveUpdateException("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{path}' does not exist.", path);
         if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full, verify);
-        if (LinuxBackend.IsHost(full)) return verify ? LinuxBackend.Open(full, force) : LinuxBackend.OpenForRemoval(full);
+        if (ContainerBackend.IsHost(full)) return verify ? ContainerBackend.Open(full, force) : ContainerBackend.OpenForRemoval(full);
         throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it holds no lab state.", path);
     }
 }

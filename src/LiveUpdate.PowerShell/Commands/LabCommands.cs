@@ -2,7 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Containers;
 using LiveUpdate.Engine.Backends.Simulated;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
@@ -11,8 +11,8 @@ namespace LiveUpdate.PowerShell.Commands;
 
 /// <summary>
 /// New-LiveUpdateLab: creates a lab and connects to it: a simulated Power system in a folder (-Backend Simulated), or
-/// real btrfs disks on loop devices, container partitions and a sample application on this Linux host (-Backend Linux,
-/// as root).
+/// real btrfs disks on loop devices, container partitions and a sample application on this Linux host (-Backend Container,
+/// formerly Linux, as root).
 /// </summary>
 [Cmdlet(VerbsCommon.New, "LiveUpdateLab", SupportsShouldProcess = true)]
 [OutputType(typeof(ManagedSystem))]
@@ -22,8 +22,9 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
+    /// <summary>Simulated (default), or Container: btrfs disks and container partitions on this Linux host (Linux, its former name, still works).</summary>
     [Parameter]
-    [ValidateSet("Simulated", "Linux")]
+    [ValidateSet("Simulated", "Container", "Linux")]
     public string Backend { get; set; } = "Simulated";
 
     [Parameter]
@@ -57,18 +58,18 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
         if (!ShouldProcess(full, $"Create a {Backend} LiveUpdate lab")) return;
         RunTerminating(() =>
         {
-            if (Backend == "Linux")
+            if (Backend is ContainerBackend.KindName or ContainerBackend.FormerKindName)
             {
                 if (DiskSizeMB is { Length: > 1 } || MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) || MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)))
                     throw new LiveUpdateException("ParameterNotSupported", ErrorKind.InvalidArgument,
-                        "A Linux lab uses this host as its frame and disks of one size: -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
-                var linux = LinuxLabBuilder.Create(full, new LinuxLabOptions
+                        "A container lab uses this host as its frame and disks of one size: -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
+                var linux = ContainerLabBuilder.Create(full, new ContainerLabOptions
                 {
                     PartitionCount = PartitionCount,
                     OsLevel = OsLevel,
-                    DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new LinuxLabOptions().DiskSizeMB,
+                    DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new ContainerLabOptions().DiskSizeMB,
                 }, Context());
-                WriteVerbose($"Created Linux lab {full}; it is now the session's system.");
+                WriteVerbose($"Created container lab {full}; it is now the session's system.");
                 WriteObject(Session.Connect(linux).Inventory().System);
                 return;
             }

@@ -5,6 +5,15 @@ function Get-MatrixBackend {
     if ($env:LIVEUPDATE_MATRIX_BACKEND) { $env:LIVEUPDATE_MATRIX_BACKEND } else { 'Simulated' }
 }
 
+function Get-MatrixSkipReason {
+    # Why the matrix cannot run on the backend under test here, or $null.
+    switch (Get-MatrixBackend) {
+        'Simulated' { $null }
+        { $_ -in 'Container', 'Linux' } { . (Join-Path $PSScriptRoot 'Linux.ps1'); Get-LinuxSkipReason }
+        default { "the matrix does not know the backend '$_'" }
+    }
+}
+
 function New-MatrixLab {
     param([Parameter(Mandatory)] [string] $Path)
     New-LiveUpdateLab -Path $Path -Backend (Get-MatrixBackend)

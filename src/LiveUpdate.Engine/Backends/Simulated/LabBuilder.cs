@@ -82,19 +82,19 @@ public static class LabBuilder
             };
             s.VolumeGroups.Add(vg);
             var address = $"198.18.{i / 250}.{i % 250 + 1}";
-            s.Partitions.Add(new PartitionRecord
+            s.Partitions.Add(new SimulatedPartition
             {
                 Id = i, Name = name, Uuid = Guid.NewGuid().ToString(), HostName = $"{name}.lab.example", Address = address,
                 Processors = options.PartitionProcessors, MemoryMB = options.PartitionMemoryMB, RootVg = vg.Id,
             });
             var suffix = i == 1 ? "" : "-" + name;
-            s.Applications.Add(new AppRecord
+            s.Applications.Add(new SimulatedApplication
             {
                 Name = "db2inst1" + suffix, Partition = name, DataPath = "/home/db2inst1/sqllib/records.log", DataVg = vg.Id,
                 ServiceAddress = address + ":50000", RecordsPerSecond = options.RecordsPerSecond, HealthCheck = "db2 connect to SAMPLE",
                 HealthTimeoutSeconds = 60, StopMilliseconds = 150, StartMilliseconds = 220,
             });
-            s.Applications.Add(new AppRecord
+            s.Applications.Add(new SimulatedApplication
             {
                 Name = "ihs" + suffix, Partition = name, DataPath = "/var/ihs/logs/orders.log", DataVg = vg.Id,
                 ServiceAddress = address + ":443", RecordsPerSecond = options.RecordsPerSecond * 1.5, HealthCheck = "GET https://localhost/health",

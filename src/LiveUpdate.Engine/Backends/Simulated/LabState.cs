@@ -22,10 +22,10 @@ internal sealed class LabState
     public TimingModel Timing { get; set; } = new();
     public List<DiskRecord> Disks { get; set; } = new();
     public List<VgRecord> VolumeGroups { get; set; } = new();
-    public List<PartitionRecord> Partitions { get; set; } = new();
-    public List<AppRecord> Applications { get; set; } = new();
+    public List<SimulatedPartition> Partitions { get; set; } = new();
+    public List<SimulatedApplication> Applications { get; set; } = new();
     public List<CloneRecord> Clones { get; set; } = new();
-    public List<MirrorRecord> Mirrors { get; set; } = new();
+    public List<SimulatedMirror> Mirrors { get; set; } = new();
 
     public string NewId(string prefix) => $"{prefix}{NextId++:x6}";
 
@@ -43,14 +43,14 @@ internal sealed class LabState
         return p?.SurrogateOf ?? p?.Name ?? partition ?? "";
     }
 
-    public PartitionRecord? Partition(string name) => Partitions.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+    public SimulatedPartition? Partition(string name) => Partitions.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
     public DiskRecord? Disk(string name) => Disks.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
     public VgRecord? Vg(string id) => VolumeGroups.FirstOrDefault(v => v.Id == id);
     public VgRecord? Vg(string partition, string name) => VolumeGroups.FirstOrDefault(v =>
         string.Equals(v.Partition, partition, StringComparison.OrdinalIgnoreCase) && string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
-    public AppRecord? App(string name) => Applications.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+    public SimulatedApplication? App(string name) => Applications.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
     public CloneRecord? CloneOf(string partition) => Clones.FirstOrDefault(c => string.Equals(c.Partition, partition, StringComparison.OrdinalIgnoreCase));
-    public MirrorRecord? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => string.Equals(m.Partition, partition, StringComparison.OrdinalIgnoreCase));
+    public SimulatedMirror? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => string.Equals(m.Partition, partition, StringComparison.OrdinalIgnoreCase));
 }
 
 internal sealed class DiskRecord
@@ -89,27 +89,16 @@ internal sealed class VgRecord
     public List<LvRecord> LogicalVolumes { get; set; } = new();
 }
 
-internal sealed class PartitionRecord
+/// <summary>A simulated partition: whether it runs is the state itself.</summary>
+internal sealed class SimulatedPartition : PartitionRecord
 {
-    public int Id { get; set; }
-    public string Name { get; set; } = "";
-    public string Uuid { get; set; } = "";
-    public string HostName { get; set; } = "";
-    public string Address { get; set; } = "";
     public bool Running { get; set; } = true;
-    public double Processors { get; set; }
-    public long MemoryMB { get; set; }
-    public string RootVg { get; set; } = "";
-    public string? SurrogateOf { get; set; }
 }
 
-internal sealed class AppRecord
+/// <summary>A simulated application: its record rate on the virtual clock and its modelled stop and start times.</summary>
+internal sealed class SimulatedApplication : ApplicationRecord
 {
-    public string Name { get; set; } = "";
-    public string Partition { get; set; } = "";
-    public bool Running { get; set; } = true;
     public string DataPath { get; set; } = "";
-    public string DataVg { get; set; } = "";
     public string ServiceAddress { get; set; } = "";
     public double RecordsPerSecond { get; set; } = 2;
     public double Accrued { get; set; }
@@ -122,26 +111,27 @@ internal sealed class AppRecord
     public double StartMilliseconds { get; set; }
 }
 
-internal sealed class MirrorRecord
+/// <summary>A simulated mirror: its disks, and the volume group it was imported as.</summary>
+internal sealed class SimulatedMirror : MirrorRecord
 {
-    public string Partition { get; set; } = "";
-    public string SourceVg { get; set; } = "";
     public List<string> Disks { get; set; } = new();
-    public string State { get; set; } = "Synchronized";
     public string? ImportedVg { get; set; }
-    public string? ImportedInto { get; set; }
-    public double DurationSeconds { get; set; }
-    public DateTimeOffset Created { get; set; }
+
+    public override void Unimport()
+    {
+        base.Unimport();
+        ImportedVg = null;
+    }
 }
 
 /// <summary>The records of one domain, as one file holds them.</summary>
 internal sealed class DomainFile
 {
-    public List<PartitionRecord> Partitions { get; set; } = new();
+    public List<SimulatedPartition> Partitions { get; set; } = new();
     public List<VgRecord> VolumeGroups { get; set; } = new();
-    public List<AppRecord> Applications { get; set; } = new();
+    public List<SimulatedApplication> Applications { get; set; } = new();
     public List<CloneRecord> Clones { get; set; } = new();
-    public List<MirrorRecord> Mirrors { get; set; } = new();
+    public List<SimulatedMirror> Mirrors { get; set; } = new();
 }
 
 /// <summary>The frame as <c>system.state</c> holds it: everything but the disks and the domains.</summary>

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using Microsoft.Extensions.Logging;
 using Xunit;
@@ -18,7 +18,7 @@ public sealed class UnixFactAttribute : FactAttribute
     }
 }
 
-/// <summary>The command runner of the Linux backend: argument vectors, logging, failures with exit code and standard error.</summary>
+/// <summary>The command runner of the Linux backends: argument vectors, logging, failures with exit code and standard error.</summary>
 public class CommandRunnerTests
 {
     private sealed class ListLogger : ILogger
@@ -133,105 +133,4 @@ public class CommandRunnerTests
     [InlineData("it's", "'it'\\''s'")]
     [InlineData("", "''")]
     public void Quotes_only_what_needs_quoting(string argument, string expected) => Assert.Equal(expected, CommandRunner.Quote(argument));
-}
-
-/// <summary>The description of a Linux host: what it must say before the backend touches anything.</summary>
-public class HostDescriptionTests
-{
-    private static HostDescription Lab() => LinuxLabBuilder.Describe("abc123", new LinuxLabOptions());
-
-    private static string Error(HostDescription d)
-    {
-        var e = Assert.Throws<LiveUpdateException>(() => d.Validate("host.json"));
-        Assert.Equal("HostDescriptionInvalid", e.ErrorId);
-        Assert.Equal(ErrorKind.InvalidData, e.Kind);
-        return e.Message;
-    }
-
-    [Fact]
-    public void The_lab_description_is_valid_and_round_trips()
-    {
-        var d = Lab();
-        d.Validate("host.json");
-        var folder = Path.Combine(Path.GetTempPath(), "lu-desc-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
-        try
-        {
-            d.Save(folder);
-            var back = HostDescription.Load(folder);
-            Assert.Equal(d.Id, back.Id);
-            Assert.Equal(d.Disks!.Select(x => x.Name), back.Disks!.Select(x => x.Name));
-            Assert.Equal("/srv/recordd", back.Applications!.Single().DataPath);
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
-
-    [Fact]
-    public void Refuses_a_root_disk_that_is_not_described()
-    {
-        var d = Lab();
-        d.Partitions![0].RootDisks = new List<string> { "sdz" };
-        Assert.Contains("sdz", Error(d));
-    }
-
-    [Fact]
-    public void Refuses_a_disk_outside_dev_or_a_file_outside_the_folder()
-    {
-        var d = Lab();
-        d.Disks![1].File = null;
-        d.Disks[1].Device = "/etc/passwd";
-        Assert.Contains("not under /dev", Error(d));
-        d = Lab();
-        d.Disks![1].File = "../elsewhere.img";
-        Assert.Contains("not inside the folder", Error(d));
-    }
-
-    [Fact]
-    public void Refuses_application_data_on_the_root_logical_volume()
-    {
-        var d = Lab();
-        d.Applications![0].DataPath = "/var/lib/recordd";
-        Assert.Contains("root logical volume", Error(d));
-    }
-
-    [Fact]
-    public void Refuses_an_application_without_a_way_to_stop_it()
-    {
-        var d = Lab();
-        d.Applications![0].Stop = new HostDescription.StopDescription { Signal = "TERM" };
-        Assert.Contains("no stop", Error(d));
-    }
-
-    [Fact]
-    public void Refuses_a_disk_given_to_two_partitions()
-    {
-        var d = LinuxLabBuilder.Describe("abc123", new LinuxLabOptions { PartitionCount = 2 });
-        d.Partitions![1].RootDisks = new List<string> { "hdisk0" };
-        Assert.Contains("two partitions", Error(d));
-    }
-
-    [Fact]
-    public void Refuses_an_id_that_cannot_name_links_and_namespaces()
-    {
-        var d = Lab();
-        d.Id = "Has Space";
-        Assert.Contains("id", Error(d));
-    }
-
-    [Fact]
-    public void Finds_the_logical_volume_that_holds_a_path()
-    {
-        var p = Lab().Partitions![0];
-        Assert.Equal("srv", HostDescription.DataVolume(p, "/srv/recordd")!.Name);
-        Assert.Equal("srv", HostDescription.DataVolume(p, "/srv")!.Name);
-        Assert.Equal("root", HostDescription.DataVolume(p, "/srvx/data")!.Name);
-    }
-
-    [Theory]
-    [InlineData("198.18.0.1/24", 101, "198.18.0.101/24")]
-    [InlineData("10.1.2.3/16", 300, "10.1.1.44/16")]
-    public void Derives_an_address_in_the_same_network(string cidr, int host, string expected) => Assert.Equal(expected, HostDescription.WithHostNumber(cidr, host));
 }

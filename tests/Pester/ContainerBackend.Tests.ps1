@@ -132,8 +132,8 @@ done
     $script:above = [TimeSpan]::FromMilliseconds(1500)
 }
 
-Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip) {
-    Context 'the flow step by step on a Linux lab' {
+Describe 'Container backend' -Tag 'Container', 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip) {
+    Context 'the flow step by step on a container lab (-Backend Linux, its former name)' {
         BeforeAll {
             $script:before = Get-HostSnapshot
             $script:lab = Join-Path $TestDrive 'lab-steps'
@@ -151,7 +151,7 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
         }
 
         It 'builds a lab: lpar1 runs at 7300-02-01 from hdisk0, recordd acknowledges records, three disks are free' {
-            $script:system.Backend | Should -Be 'Linux'
+            $script:system.Backend | Should -Be 'Container'
             $p = Get-LogicalPartition -Name lpar1
             $p.State | Should -Be 'Running'
             $p.OsLevel.ToString() | Should -Be '7300-02-01'
@@ -294,12 +294,12 @@ Describe 'Linux backend' -Tag 'Linux', 'Root' -Skip:($null -ne $script:linuxSkip
         }
     }
 
-    Context 'Invoke-LiveUpdate on a Linux lab' {
+    Context 'Invoke-LiveUpdate on a container lab' {
         BeforeAll {
             $script:before = Get-HostSnapshot
             $script:lab = Join-Path $TestDrive 'lab-invoke'
             $script:clientFolder = Join-Path $TestDrive 'client-invoke'
-            New-LiveUpdateLab -Backend Linux -Path $script:lab -Confirm:$false | Out-Null
+            New-LiveUpdateLab -Backend Container -Path $script:lab -Confirm:$false | Out-Null
             $script:client = Start-RecordClient -Lab $script:lab -Folder $script:clientFolder
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
             while (@(Get-Acknowledged $script:clientFolder).Count -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
