@@ -19,6 +19,7 @@ public static class Labs
         if (!Directory.Exists(full))
             throw new LiveUpdateException("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{path}' does not exist.", path);
         if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full, verify);
+        if (VirtualMachine.VirtualMachineBackend.IsHost(full)) return verify ? VirtualMachine.VirtualMachineBackend.Open(full) : VirtualMachine.VirtualMachineBackend.OpenForRemoval(full);
         if (ContainerBackend.IsHost(full)) return verify ? ContainerBackend.Open(full, force) : ContainerBackend.OpenForRemoval(full);
         throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it holds no lab state.", path);
     }

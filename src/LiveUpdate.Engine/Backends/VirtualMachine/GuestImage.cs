@@ -5,7 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using Microsoft.Extensions.Logging;
 

@@ -7,7 +7,7 @@ using System.IO.Compression;
 using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using Microsoft.Extensions.Logging;
 
@@ -90,7 +90,7 @@ internal static class GuestKernels
         var err = p.StandardError.ReadToEndAsync();
         try
         {
-            using var tar = new TarReader(p.StandardOutput.BaseStream);
+            using var tar = new TarReader(p.StandardOutput.BaseStream, leaveOpen: true);
             TarEntry? e;
             while ((e = tar.GetNextEntry()) is not null)
             {

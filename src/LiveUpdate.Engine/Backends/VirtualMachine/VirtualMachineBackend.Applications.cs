@@ -4,7 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using System.Threading;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 using Microsoft.Extensions.Logging;
@@ -33,10 +33,11 @@ public sealed partial class VirtualMachineBackend
         }
     }
 
-    private TimeSpan StartApplication(VmState s, VmApplication a, VmPartition p, OperationContext context)
+    private TimeSpan StartApplication(VmState s, VmApplication a, VmPartition p, OperationContext context, bool takeAddress = true)
     {
         var d = Description.App(a.Name);
         var clock = Stopwatch.StartNew();
+        if (takeAddress) Agent.Run(p.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, $"Giving {a.Name} its address on {p.Name}");
         Agent.Run(p.Domain, d.Start!, $"Starting {a.Name} on {p.Name}");
         WaitHealthy(a.Name, p, d, context);
         a.Running = true;
@@ -56,7 +57,7 @@ public sealed partial class VirtualMachineBackend
         }
     }
 
-    private static string Cidr(VmHostDescription.ApplicationDescription d) => HostDescription.Host(d.ServiceAddress!) + "/32";
+    private static string ServiceCidr(VmHostDescription.ApplicationDescription d) => Cidr.Host(d.ServiceAddress!) + "/32";
 
     /// <summary>
     /// Moves a data disk's contents from one running partition to the other: ends its mirror job where one runs
@@ -146,9 +147,9 @@ public sealed partial class VirtualMachineBackend
             a.MovePhase = "Started";
             Save(s);
             // Make before break: the destination takes the address and announces it, then the source lets go.
-            Agent.Run(dst.Domain, new[] { "/bin/ip", "addr", "replace", Cidr(d), "dev", "eth0" }, "Moving the service address");
-            Agent.Exec(dst.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", HostDescription.Host(d.ServiceAddress!) });
-            Agent.Exec(src.Domain, new[] { "/bin/ip", "addr", "del", Cidr(d), "dev", "eth0" });
+            Agent.Run(dst.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, "Moving the service address");
+            Agent.Exec(dst.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", Cidr.Host(d.ServiceAddress!) });
+            Agent.Exec(src.Domain, new[] { "/bin/ip", "addr", "del", ServiceCidr(d), "dev", "eth0" });
             var sync = clock.Elapsed - stop;
             var healthy = true;
             if (Faults?.Fire(Steps.Health, FaultTiming.During) == true)
@@ -161,7 +162,7 @@ public sealed partial class VirtualMachineBackend
             {
                 try
                 {
-                    StartApplication(s, a, dst, context);
+                    StartApplication(s, a, dst, context, takeAddress: false);
                 }
                 catch (LiveUpdateException e) when (e.ErrorId is "HealthCheckFailed" or "GuestCommandFailed")
                 {
@@ -248,15 +249,15 @@ public sealed partial class VirtualMachineBackend
         {
             // The move got as far as the destination: its copy of the data is the newest.
             context.Logger.LogWarning("{Application} was left mid-move; it continues on {Destination}", a.Name, dest.Name);
-            if (home is not null && Libvirt.Running(home.Domain)) Agent.Exec(home.Domain, new[] { "/bin/ip", "addr", "del", Cidr(d), "dev", "eth0" });
-            Agent.Run(dest.Domain, new[] { "/bin/ip", "addr", "replace", Cidr(d), "dev", "eth0" }, "Moving the service address");
+            if (home is not null && Libvirt.Running(home.Domain)) Agent.Exec(home.Domain, new[] { "/bin/ip", "addr", "del", ServiceCidr(d), "dev", "eth0" });
+            Agent.Run(dest.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, "Moving the service address");
             a.Partition = dest.Name;
             a.MovingTo = null;
             a.MovePhase = null;
             if (!AppAlive(s, a)) StartApplication(s, a, dest, context);
             return ToModel(s, a);
         }
-        if (dest is not null && Libvirt.Running(dest.Domain)) Agent.Exec(dest.Domain, new[] { "/bin/ip", "addr", "del", Cidr(d), "dev", "eth0" });
+        if (dest is not null && Libvirt.Running(dest.Domain)) Agent.Exec(dest.Domain, new[] { "/bin/ip", "addr", "del", ServiceCidr(d), "dev", "eth0" });
         if (home is null)
             throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"{a.Name} belongs to {a.Partition}, which no longer exists.", a.Name);
         if (!Libvirt.Running(home.Domain)) Boot(s, home, context);
@@ -270,7 +271,7 @@ public sealed partial class VirtualMachineBackend
         }
         if (index >= 0) Agent.Exec(home.Domain, new[] { MountHelper, SerialOf(index), vg.MountPoints[index] });
         context.Logger.LogWarning("{Application} was left stopped on {Partition}; starting it again", a.Name, home.Name);
-        Agent.Run(home.Domain, new[] { "/bin/ip", "addr", "replace", Cidr(d), "dev", "eth0" }, "Taking the service address back");
+        Agent.Run(home.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, "Taking the service address back");
         a.MovingTo = null;
         a.MovePhase = null;
         if (!AppAlive(s, a)) StartApplication(s, a, home, context);

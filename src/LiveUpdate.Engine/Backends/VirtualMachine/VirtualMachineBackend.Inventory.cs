@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Model;
 
 namespace LiveUpdate.Engine.Backends.VirtualMachine;
@@ -33,7 +33,7 @@ public sealed partial class VirtualMachineBackend
     {
         var root = s.Vg(p.RootVg);
         var mirrorDisks = s.Mirrors.Where(m => m.SourceVg == p.RootVg && m.State == nameof(MirrorState.Synchronized)).SelectMany(m => s.Vg(m.Vg)?.Disks ?? new List<string>());
-        return new LogicalPartition(p.Name, p.Id, p.Uuid, p.HostName, HostDescription.Host(p.Address),
+        return new LogicalPartition(p.Name, p.Id, p.Uuid, p.HostName, Cidr.Host(p.Address),
             Libvirt.Running(p.Domain) ? PartitionState.Running : PartitionState.NotActivated,
             OsLevel.TryParse(root?.OsLevel, out var l) ? l! : new OsLevel(1, 0, 0), p.Processors, p.MemoryMB,
             root is null ? Array.Empty<string>() : root.Disks.Concat(mirrorDisks).ToArray(), p.SurrogateOf, Description.Name!, p.Kernel);
@@ -80,7 +80,7 @@ public sealed partial class VirtualMachineBackend
         var d = Description.App(a.Name);
         var alive = a.MovingTo is null && AppAlive(s, a);
         return new ApplicationInstance(a.Name, a.Partition, alive ? ApplicationState.Running : ApplicationState.Stopped, d.DataPath ?? "",
-            s.VgOnDisk(a.DataDisk)?.Name ?? "rootvg", HostDescription.Host(d.ServiceAddress!), alive ? Records(s, a).Count : 0,
+            s.VgOnDisk(a.DataDisk)?.Name ?? "rootvg", Cidr.Host(d.ServiceAddress!), alive ? Records(s, a).Count : 0,
             string.Join(" ", d.Health!), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
     }
 

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using Microsoft.Extensions.Logging;
 
@@ -45,8 +46,8 @@ public sealed partial class VirtualMachineBackend
                 }
             }
             var ns = s?.Daemon?.Namespace ?? VmDaemon.DaemonNamespace();
-            if (s?.BridgeCreated == true && ns is not null && Linux.HostTools.NamespaceExists(ns))
-                _runner.Probe(VmPrerequisites.Tool("ip"), new[] { "-n", ns, "link", "delete", Description.Bridge! }, context.Logger);
+            if (s?.BridgeCreated == true && ns is not null && HostTools.NamespaceExists(ns))
+                _runner.Probe(VmPrerequisites.Tool("ip"), new[] { "-n", ns!, "link", "delete", Description.Bridge! }, context.Logger);
             if (s?.Daemon is { } daemon) VmDaemon.Stop(daemon, _libvirt, context.Logger);
             else _libvirt?.Dispose();
             _libvirt = null;

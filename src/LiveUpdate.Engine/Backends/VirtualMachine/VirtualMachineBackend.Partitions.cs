@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 using Microsoft.Extensions.Logging;
@@ -92,14 +92,14 @@ public sealed partial class VirtualMachineBackend
 
     private string FreeAddress(VmState s, string like)
     {
-        var used = new HashSet<string>(s.Partitions.Select(p => HostDescription.Host(p.Address))
-            .Concat((Description.Applications ?? new()).Select(a => HostDescription.Host(a.ServiceAddress!)))
-            .Concat(Description.Partitions!.Select(p => HostDescription.Host(p.Address!)))
-            .Concat(Description.Gateway is null ? Array.Empty<string>() : new[] { HostDescription.Host(Description.Gateway) }));
+        var used = new HashSet<string>(s.Partitions.Select(p => Cidr.Host(p.Address))
+            .Concat((Description.Applications ?? new()).Select(a => Cidr.Host(a.ServiceAddress!)))
+            .Concat(Description.Partitions!.Select(p => Cidr.Host(p.Address!)))
+            .Concat(Description.Gateway is null ? Array.Empty<string>() : new[] { Cidr.Host(Description.Gateway) }));
         for (var n = Description.SurrogateAddressFrom; n < Description.SurrogateAddressFrom + 150; n++)
         {
-            var candidate = HostDescription.WithHostNumber(like, n);
-            if (!used.Contains(HostDescription.Host(candidate))) return candidate;
+            var candidate = Cidr.WithHostNumber(like, n);
+            if (!used.Contains(Cidr.Host(candidate))) return candidate;
         }
         throw new LiveUpdateException("NoFreeAddress", ErrorKind.ResourceUnavailable, $"No address is free for a surrogate in the network of {like}.", like);
     }
@@ -184,7 +184,7 @@ public sealed partial class VirtualMachineBackend
                 if (sur.Address != o.Address)
                 {
                     Agent.Run(sur.Domain, new[] { "/bin/ip", "addr", "replace", o.Address, "dev", "eth0" }, "Taking over the address");
-                    Agent.Exec(sur.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", HostDescription.Host(o.Address) });
+                    Agent.Exec(sur.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", Cidr.Host(o.Address) });
                     Agent.Exec(sur.Domain, new[] { "/bin/ip", "addr", "del", sur.Address, "dev", "eth0" });
                 }
                 Agent.Run(sur.Domain, new[] { "/bin/hostname", o.HostName }, "Taking over the host name");

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 using Microsoft.Extensions.Logging;
@@ -26,12 +26,14 @@ namespace LiveUpdate.Engine.Backends.VirtualMachine;
 public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
 {
     public const string KindName = "VirtualMachine";
+    internal const string StateFileName = "liveupdate-vmstate.json";
+    internal const string StateHeader = "LiveUpdate.VmState/1";
     internal const string OsLevelFile = "/etc/liveupdate/oslevel";
     internal const string PackagesFile = "/etc/liveupdate/packages";
     private static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(120);
 
-    private readonly VmStore _store;
+    private readonly HostStore<VmState> _store;
     private readonly CommandRunner _runner = new();
     private readonly Dictionary<string, long> _sizes = new(StringComparer.OrdinalIgnoreCase);
     private LibvirtConnection? _libvirt;
@@ -40,7 +42,7 @@ public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
 
     private VirtualMachineBackend(string root, VmHostDescription description)
     {
-        _store = new VmStore(root);
+        _store = new HostStore<VmState>(root, StateFileName, StateHeader);
         Description = description;
     }
 

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 using Microsoft.Extensions.Logging;
 

@@ -5,7 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
-using LiveUpdate.Engine.Backends.Linux;
+using LiveUpdate.Engine.Backends.Host;
 using LiveUpdate.Engine.Flow;
 
 namespace LiveUpdate.Engine.Backends.VirtualMachine;
@@ -127,7 +127,7 @@ public sealed class VmHostDescription
         if (Uri is null || !SafeUri.IsMatch(Uri)) throw Invalid(path, $"uri '{Uri}' is not a qemu libvirt URI");
         if (Bridge is null || !Regex.IsMatch(Bridge, "^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")) throw Invalid(path, "bridge must be a link name of at most 15 characters");
         if (DaemonNamespace is not null && !SafeName.IsMatch(DaemonNamespace)) throw Invalid(path, "daemonNamespace is not a safe name");
-        if (Gateway is not null && !HostDescription.TryParseCidr(Gateway, out _, out _)) throw Invalid(path, $"gateway '{Gateway}' is not an address with a prefix");
+        if (Gateway is not null && !Cidr.TryParse(Gateway, out _, out _)) throw Invalid(path, $"gateway '{Gateway}' is not an address with a prefix");
         var disks = Disks ?? throw Invalid(path, "it names no disks");
         foreach (var disk in disks)
         {
@@ -146,7 +146,7 @@ public sealed class VmHostDescription
             if (p.Name is null || !SafeName.IsMatch(p.Name)) throw Invalid(path, $"partition name '{p.Name}' is not a safe name");
             if (p.Domain is null || !SafeName.IsMatch(p.Domain)) throw Invalid(path, $"partition {p.Name} names no domain, or an unsafe one");
             if (p.HostName is null || !SafeName.IsMatch(p.HostName)) throw Invalid(path, $"partition {p.Name} has no valid hostName");
-            if (p.Address is null || !HostDescription.TryParseCidr(p.Address, out _, out _)) throw Invalid(path, $"partition {p.Name} has no address with a prefix");
+            if (p.Address is null || !Cidr.TryParse(p.Address, out _, out _)) throw Invalid(path, $"partition {p.Name} has no address with a prefix");
             if (p.RootDisk is null || !disks.Any(d => Same(d.Name, p.RootDisk))) throw Invalid(path, $"partition {p.Name}: root disk '{p.RootDisk}' is not described");
             foreach (var d in p.DataDisks ?? new List<string>())
                 if (!disks.Any(x => Same(x.Name, d))) throw Invalid(path, $"partition {p.Name}: data disk '{d}' is not described");
@@ -162,7 +162,7 @@ public sealed class VmHostDescription
             if (a.DataDisk is null || !(p.DataDisks ?? new List<string>()).Any(d => Same(d, a.DataDisk))) throw Invalid(path, $"application {a.Name}: its dataDisk must be a data disk of {p.Name}");
             foreach (var argv in new[] { a.Start, a.Stop, a.Health })
                 if (argv is null || argv.Count == 0 || !argv[0].StartsWith('/') || argv.Any(x => x.Any(char.IsControl))) throw Invalid(path, $"application {a.Name}: start, stop and health are argument vectors with an absolute program");
-            if (a.ServiceAddress is null || !HostDescription.TryParseCidr(a.ServiceAddress, out _, out _)) throw Invalid(path, $"application {a.Name} has no serviceAddress with a prefix");
+            if (a.ServiceAddress is null || !Cidr.TryParse(a.ServiceAddress, out _, out _)) throw Invalid(path, $"application {a.Name} has no serviceAddress with a prefix");
             if (a.RecordsFile is not null && !MountPoint.IsMatch(a.RecordsFile)) throw Invalid(path, $"application {a.Name}: recordsFile is not a safe absolute path");
         }
     }

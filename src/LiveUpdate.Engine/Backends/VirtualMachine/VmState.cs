@@ -111,26 +111,3 @@ internal sealed class VmMirror
     public double DurationSeconds { get; set; }
     public DateTimeOffset Created { get; set; }
 }
-
-/// <summary>The state file of a VM host, behind the system's lock.</summary>
-internal sealed class VmStore
-{
-    public const string StateFileName = "liveupdate-vmstate.json";
-    private const string Header = "LiveUpdate.VmState/1";
-    private readonly SystemLock _lock;
-
-    public VmStore(string root)
-    {
-        Root = root;
-        _lock = new SystemLock(root);
-    }
-
-    public string Root { get; }
-    public string StatePath => Path.Combine(Root, StateFileName);
-    public IDisposable Lock(TimeSpan wait) => _lock.Hold(wait);
-    public VmState Load() => File.Exists(StatePath) ? StateFile.Read<VmState>(StatePath, Header, Corrupt) : new VmState();
-
-    private LiveUpdateException Corrupt(string why) => new("LabStateCorrupt", ErrorKind.InvalidData, $"The state of '{Root}' cannot be trusted: {why}. Nothing was changed.", StatePath);
-
-    public void Save(VmState state) => StateFile.WriteAtomically(StatePath, StateFile.Format(Header, state));
-}
