@@ -56,7 +56,8 @@ public sealed partial class VirtualMachineBackend
         var used = v.Disks.Sum(d => Allocated(d));
         var mirror = s.Mirrors.FirstOrDefault(m => m.SourceVg == v.Serial && m.State == nameof(MirrorState.Synchronized));
         var active = v.Partition is not null && s.Partition(v.Partition) is { } p && p.RootVg == v.Serial && Libvirt.Running(p.Domain) || v.Role == nameof(VolumeGroupRole.Mirror);
-        var lvs = new List<LogicalVolume> { new("root", "/", "ext4", _sizes.GetValueOrDefault(v.Disks[0]), Allocated(v.Disks[0])) };
+        var lvs = new List<LogicalVolume>();
+        if (v.Disks.Count > 0) lvs.Add(new LogicalVolume("root", "/", "ext4", _sizes.GetValueOrDefault(v.Disks[0]), Allocated(v.Disks[0])));
         for (var i = 1; i < v.Disks.Count; i++)
             lvs.Add(new LogicalVolume(Path.GetFileName(v.MountPoints.ElementAtOrDefault(i - 1) ?? "data" + i), v.MountPoints.ElementAtOrDefault(i - 1) ?? "", "ext4", _sizes.GetValueOrDefault(v.Disks[i]), Allocated(v.Disks[i])));
         if (v.Role == nameof(VolumeGroupRole.Mirror) || v.Role == "MirrorCopy")
