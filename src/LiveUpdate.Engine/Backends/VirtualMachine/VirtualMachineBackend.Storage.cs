@@ -90,8 +90,14 @@ public sealed partial class VirtualMachineBackend
         var mirror = Change(context, s =>
         {
             var existing = s.MirrorOf(partition);
-            if (existing is not null) return ToModel(s, existing);
             var p = s.Partition(partition)!;
+            if (existing is not null)
+            {
+                // Redoing the step repairs a mirror whose job ended (someone aborted it): it is copied again until ready.
+                foreach (var (source, target) in existing.Pairs.Where(kv => !existing.Ended.Contains(kv.Key) && Libvirt.Running(p.Domain)))
+                    if (Libvirt.Job(p.Domain, TargetOf(p, source)) is null) CopyLive(p, TargetOf(p, source), target, synchronous: true, context);
+                return ToModel(s, existing);
+            }
             var root = s.Vg(p.RootVg)!;
             var data = root.Disks.Skip(1).ToList();
             if (disks.Count != data.Count)
