@@ -30,6 +30,9 @@ param(
     # Pester tags to leave out.
     [string[]] $ExcludeTag = @(),
 
+    # test: the whole reliability matrix on the VM backend (every step x Before, During, After, Kill, Health), not only During and Kill.
+    [switch] $Full,
+
     # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
     [string[]] $BenchSection = @(),
 
@@ -45,7 +48,7 @@ $moduleOut = Join-Path $out 'LiveUpdate'
 $results = Join-Path $out 'test-results'
 $pesterVersion = '5.7.1'
 # The backends the reliability matrix runs on besides the simulated one (tests/Pester/FaultMatrix.Tests.ps1).
-$matrixBackends = @('Container')
+$matrixBackends = @('Container', 'VirtualMachine')
 
 function Invoke-Native {
     # Runs an external command from an argument vector and fails on a non-zero exit code.
@@ -140,7 +143,13 @@ function Invoke-PesterTests {
             $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
             $config.TestResult.OutputPath = Join-Path $results "pester-matrix-$($backend.ToLowerInvariant()).xml"
             $env:LIVEUPDATE_MATRIX_BACKEND = $backend
-            try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+            if ($backend -eq 'VirtualMachine') {
+                # One lab for every fault point (a lab left consistent is what the invariants assert); During and Kill
+                # by default, every timing under -Full.
+                $env:LIVEUPDATE_MATRIX_REUSE = '1'
+                $env:LIVEUPDATE_MATRIX_MODES = if ($Full) { '' } else { 'During,Kill' }
+            }
+            try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null; $env:LIVEUPDATE_MATRIX_REUSE = $null; $env:LIVEUPDATE_MATRIX_MODES = $null }
         }
     }
     [pscustomobject]@{

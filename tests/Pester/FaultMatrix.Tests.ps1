@@ -12,6 +12,8 @@ BeforeDiscovery {
         foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
     }
     $cases += @{ Step = 'Health'; Mode = 'During' }
+    # LIVEUPDATE_MATRIX_MODES (e.g. During,Kill) keeps only those modes: the matrix on a slow backend in the default test command.
+    if ($env:LIVEUPDATE_MATRIX_MODES) { $cases = @($cases | Where-Object { $_.Mode -in ($env:LIVEUPDATE_MATRIX_MODES -split ',') -and $_.Step -ne 'Health' }) }
 }
 
 BeforeAll {
@@ -30,8 +32,17 @@ AfterAll {
 Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
     BeforeEach {
         $env:LIVEUPDATE_FAULT = $null
-        $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-        $null = New-MatrixLab -Path $lab
+        # LIVEUPDATE_MATRIX_REUSE: one lab for every case (a lab left consistent after a fault is what the invariants assert).
+        if ($env:LIVEUPDATE_MATRIX_REUSE -and $script:reused -and (Test-Path $script:reused)) {
+            $lab = $script:reused
+            $null = Connect-LiveUpdateSystem -Path $lab
+            foreach ($old in @(Get-VolumeGroup -Partition lpar1 | Where-Object Role -eq 'OldRoot')) { Remove-VolumeGroup -Name $old.Name -Partition lpar1 -Confirm:$false }
+        }
+        else {
+            $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+            $null = New-MatrixLab -Path $lab
+            if ($env:LIVEUPDATE_MATRIX_REUSE) { $script:reused = $lab }
+        }
         $from = (Get-LogicalPartition lpar1).OsLevel.ToString()
         $bundle = Get-NextBundle -Lab $lab
         $to = (Get-Content (Join-Path $bundle 'manifest.json') -Raw | ConvertFrom-Json).targetLevel
@@ -39,7 +50,10 @@ Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
     }
     AfterEach {
         $env:LIVEUPDATE_FAULT = $null
-        if (Test-Path $lab) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+        if (-not $env:LIVEUPDATE_MATRIX_REUSE -and (Test-Path $lab)) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+    }
+    AfterAll {
+        if ($script:reused -and (Test-Path $script:reused)) { Remove-LiveUpdateLab -Path $script:reused -Confirm:$false }
     }
 
     It '<Step> <Mode>: the applications keep their data and nothing is left over' -ForEach $cases {

@@ -14,9 +14,9 @@ BeforeAll {
     function Get-HostSnapshot {
         [pscustomobject]@{
             Domains    = @(& virsh -c qemu:///system list --all --name 2>$null | Where-Object { $_ } | Sort-Object)
-            Namespaces = @(& ip netns list | ForEach-Object { ($_ -split ' ')[0] } | Sort-Object)
+            Namespaces = @(& ip netns list | ForEach-Object { ($_ -split ' ')[0] } | Where-Object { $_ -eq 'lu-libvirt' })
             Loops      = @(& losetup --noheadings --list --output NAME 2>$null | Sort-Object)
-            Mounts     = @(Get-Content /proc/mounts | Sort-Object)
+            Mounts     = @(Get-Content /proc/mounts | Where-Object { $_ -match 'lu-vm-|lu-libvirt|libvirt' } | Sort-Object)
             Daemons    = @(Get-Process -Name libvirtd, virtlogd, qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '\) Z ' } | ForEach-Object Id | Sort-Object)
             Taps       = @(& ip -o link 2>$null | Where-Object { $_ -match 'vnet|tap' })
         }
@@ -59,9 +59,11 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $script:identity = Get-LogicalPartition lpar1
         $script:olderKernel = $script:identity.Kernel
         $script:newerKernel = (Get-ChildItem (Join-Path $script:lab 'updates/7300-02-02/payload') -Filter 'linux-image-*.deb').Name -replace '^linux-image-([^_]+)_.*$', '$1'
+        $script:clients = [Collections.Generic.List[object]]::new()
         $script:hostFiles = '/etc/passwd', '/etc/shadow', '/etc/hostname', '/etc/hosts'
     }
     AfterAll {
+        foreach ($c in $script:clients) { if (-not $c.HasExited) { $c.Kill() } }
         if (Test-Path $script:lab) { Remove-LiveUpdateLab -Path $script:lab -Confirm:$false }
     }
 
@@ -74,6 +76,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
     It 'runs the seven steps by hand: lpar1 then runs the newer kernel with every acknowledged record' {
         $log = Join-Path $script:lab 'client1.log'
         $client = Start-RecordClient -Namespace $script:ns -Address $script:service -Log $log
+        $script:clients.Add($client)
         Start-Sleep -Seconds 1
         $lpar = Get-LogicalPartition lpar1
         $clone = $lpar | New-RootVgClone -Disk hdisk2
@@ -113,6 +116,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
     It 'Invoke-LiveUpdate keeps the newer kernel, the identity and every record; the blackout copied 0 bytes' {
         $log = Join-Path $script:lab 'client2.log'
         $client = Start-RecordClient -Namespace $script:ns -Address $script:service -Log $log
+        $script:clients.Add($client)
         Start-Sleep -Seconds 1
         $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-02-03')
         Start-Sleep -Milliseconds 500

@@ -10,6 +10,7 @@ function Get-MatrixSkipReason {
     switch (Get-MatrixBackend) {
         'Simulated' { $null }
         { $_ -in 'Container', 'Linux' } { . (Join-Path $PSScriptRoot 'Linux.ps1'); Get-LinuxSkipReason }
+        'VirtualMachine' { . (Join-Path $PSScriptRoot 'VirtualMachine.ps1'); Get-VirtualMachineSkipReason }
         default { "the matrix does not know the backend '$_'" }
     }
 }

@@ -27,11 +27,14 @@ function Invoke-Guest {
     # Runs a program with its arguments in a guest through its agent (virsh qemu-agent-command) and returns its output.
     param([Parameter(Mandatory)] [string] $Domain, [Parameter(Mandatory)] [string[]] $Command, [switch] $NoWait)
     $exec = @{ execute = 'guest-exec'; arguments = @{ path = $Command[0]; arg = @($Command | Select-Object -Skip 1); 'capture-output' = (-not $NoWait) } } | ConvertTo-Json -Compress -Depth 5
-    $pid_ = ((& virsh -c qemu:///system qemu-agent-command $Domain $exec) | ConvertFrom-Json).return.pid
+    $pid_ = ((& virsh -c qemu:///system qemu-agent-command $Domain $exec) -join '' | ConvertFrom-Json).return.pid
     if ($NoWait) { return }
     for ($i = 0; $i -lt 500; $i++) {
-        $status = ((& virsh -c qemu:///system qemu-agent-command $Domain (@{ execute = 'guest-exec-status'; arguments = @{ pid = $pid_ } } | ConvertTo-Json -Compress)) | ConvertFrom-Json).return
-        if ($status.exited) { return [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String("$($status.'out-data')")) }
+        $status = ((& virsh -c qemu:///system qemu-agent-command $Domain (@{ execute = 'guest-exec-status'; arguments = @{ pid = $pid_ } } | ConvertTo-Json -Compress)) -join '' | ConvertFrom-Json).return
+        if ($status.exited) {
+            $out = if ($status.PSObject.Properties.Name -contains 'out-data') { $status.'out-data' } else { '' }
+            return [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($out))
+        }
         Start-Sleep -Milliseconds 20
     }
     throw "guest command $($Command -join ' ') did not end"
@@ -42,7 +45,9 @@ function Start-RecordClient {
     # or when the stop file appears); the acknowledged sequence numbers go to the log file.
     param([Parameter(Mandatory)] [string] $Namespace, [Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [string] $Log, [int] $Seconds = 300)
     $script = "end=`$((`$(date +%s)+$Seconds)); n=0; while [ `$(date +%s) -lt `$end ] && [ ! -e '$Log.stop' ]; do n=`$((n+1)); printf 'APPEND t1 %d\n' `$n | busybox nc -w 2 $Address 7000 >> '$Log' 2>/dev/null; busybox usleep 20000; done"
-    Start-Process -FilePath ip -ArgumentList @('netns', 'exec', $Namespace, 'sh', '-c', $script) -PassThru
+    $psi = [Diagnostics.ProcessStartInfo]::new('ip')
+    foreach ($a in 'netns', 'exec', $Namespace, 'sh', '-c', $script) { $psi.ArgumentList.Add($a) }
+    [Diagnostics.Process]::Start($psi)
 }
 
 function Stop-RecordClient {

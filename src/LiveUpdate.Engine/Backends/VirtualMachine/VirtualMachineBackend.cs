@@ -120,6 +120,9 @@ public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
     private void Attach(OperationContext context) => Change(context, s =>
     {
         _libvirt = VmDaemon.Connect(Description, Description.Lab, r => { s.Daemon = r; Save(s); }, context.Logger);
+        foreach (var pd in Description.Partitions!.Where(pd => s.Partition(pd.Name) is null))
+            if (!Libvirt.Exists(pd.Domain!))
+                throw new LiveUpdateException("DomainNotFound", ErrorKind.ObjectNotFound, $"Partition {pd.Name}: libvirt at {Description.Uri} has no domain named '{pd.Domain}'.", pd.Domain);
         CheckDisks(s);
         EnsureBridge(s);
         var first = s.Partitions.Count == 0;
