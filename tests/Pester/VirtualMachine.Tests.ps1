@@ -11,6 +11,7 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module $env:LIVEUPDATE_MODULE -Force
     . (Join-Path $PSScriptRoot 'Support/VirtualMachine.ps1')
+    . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     function Get-HostSnapshot {
         [pscustomobject]@{
             Domains    = @(& virsh -c qemu:///system list --all --name 2>$null | Where-Object { $_ } | Sort-Object)
@@ -132,52 +133,61 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
 
 
     It 'refuses bad input with a stable error id and changes nothing' {
-        $state = Get-FileHash (Join-Path $script:lab 'liveupdate-vmstate.json')
-        # A description naming a domain that does not exist, or a disk that a process holds open.
+        # A description of a real host naming a domain that does not exist, a disk that a process holds open, a URI
+        # where no libvirt answers (and none may be started).
         $other = Join-Path $script:lab 'other'
         New-Item -ItemType Directory $other | Out-Null
         $d = Get-Content (Join-Path $script:lab 'liveupdate-vmhost.json') -Raw | ConvertFrom-Json
         $d.lab = $false
         foreach ($disk in $d.disks) { $disk.file = Join-Path $script:lab $disk.file }
+        $rootvg = (Get-VolumeGroup rootvg -Partition lpar1).Disks
+        $d.partitions[0].rootDisk = $rootvg[0]
+        $d.partitions[0].dataDisks = @($rootvg[1])
+        $d.applications[0].dataDisk = $rootvg[1]
         $d.partitions[0].domain = 'no-such-domain'
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound*'
-        $held = [IO.File]::Open((Get-PhysicalVolume hdisk4).Location, 'Open', 'Read', 'ReadWrite')
+        $d.partitions[0].domain = Get-VmDomain lpar1
+        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0]
+        $held = [IO.File]::Open($free.Location, 'Open', 'Read', 'ReadWrite')
         try {
-            $d.partitions[0].domain = (Get-Content (Join-Path $script:lab 'liveupdate-vmhost.json') -Raw | ConvertFrom-Json).partitions[0].domain
             $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
             { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DiskInUse*'
         }
         finally { $held.Dispose() }
-        # No libvirt at the described URI and no way to start one (not a lab).
         $d.uri = 'qemu+unix:///system?socket=/run/lu-none/sock'
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'LibvirtUnavailable*'
+        Test-Path (Join-Path $other 'liveupdate-vmstate.json') | Should -BeFalse -Because 'a refused description leaves no state behind'
         Remove-Item $other -Recurse -Force
         $null = Connect-LiveUpdateSystem -Path $script:lab
-        # A bundle whose kernel package is corrupt: the clone is left as it was.
+        $level = (Get-LogicalPartition lpar1).OsLevel.ToString()
+
+        # A bundle whose kernel package is corrupt: the update rolls back before anything reaches lpar1.
         $bad = Join-Path $script:lab 'bad-kernel'
-        Copy-Item (Join-Path $script:lab 'updates/7300-02-04') $bad -Recurse
+        Copy-Item (Get-NextBundle -Lab $script:lab) $bad -Recurse
         $m = Get-Content (Join-Path $bad 'manifest.json') -Raw | ConvertFrom-Json
         $deb = Join-Path $bad 'payload/linux-image-0.0.1-lab_1_amd64.deb'
         [IO.File]::WriteAllBytes($deb, [byte[]](1..4096 | ForEach-Object { $_ % 251 }))
         $m.packages += [pscustomobject]@{ name = 'linux-image-0.0.1-lab'; version = '1'; kind = 'deb'; file = 'payload/linux-image-0.0.1-lab_1_amd64.deb'; sha256 = (Get-FileHash $deb).Hash.ToLowerInvariant(); size = 4096 }
         $m | ConvertTo-Json -Depth 6 | Set-Content (Join-Path $bad 'manifest.json')
-        $clone = Get-LogicalPartition lpar1 | New-RootVgClone -Disk hdisk4
-        $cloneHash = Get-FileHash (Get-PhysicalVolume hdisk4).Location
-        { $clone | Install-CloneUpdate -Path $bad -ErrorAction Stop } | Should -Throw -ErrorId 'KernelPackageCorrupt*'
-        (Get-FileHash (Get-PhysicalVolume hdisk4).Location).Hash | Should -Be $cloneHash.Hash
-        (Get-LogicalPartition lpar1).OsLevel.ToString() | Should -Be '7300-02-03'
+        $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bad -ErrorAction SilentlyContinue
+        $r.Status | Should -Be 'RolledBack'
+        $r.ErrorId | Should -Be 'KernelPackageCorrupt'
+        (Get-LogicalPartition lpar1).OsLevel.ToString() | Should -Be $level
+        @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
+        Remove-Item $bad -Recurse -Force
+
         # A guest whose agent does not work: nothing is cloned.
         $domain = Get-VmDomain lpar1
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        { Get-LogicalPartition lpar1 | New-RootVgClone -Disk hdisk5 -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
-        @(Get-VolumeGroup | Where-Object Disks -Contains 'hdisk5').Count | Should -Be 0
+        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
+        { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
+        @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null
         $null = Connect-LiveUpdateSystem -Path $script:lab
         (Get-Application recordd).State | Should -Be 'Running' -Because 'connecting to a lab boots its stopped partition and starts its applications'
-        Remove-Item $bad -Recurse -Force
     }
 
     It 'never follows a link the partition planted: host files are unchanged after an update and a rollback' {
@@ -186,14 +196,14 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $plant = 'cd /etc/liveupdate && rm -f packages && ln -s /etc/shadow packages && ln -sf /dev/zero /etc/motd && ln -sf /proc/1/root /opt/recordd/host && ln -sf /nonexistent /etc/dangling && rm -f /opt/recordd/VERSION && ln -s /etc/passwd /opt/recordd/VERSION && ln -sf /etc/hostname /etc/hostname.host && sync'
         Invoke-Guest $domain '/bin/sh', '-c', $plant | Out-Null
         $env:LIVEUPDATE_FAULT = 'Boot:During'
-        try { $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-02-04') -ErrorAction SilentlyContinue }
+        try { $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab) -ErrorAction SilentlyContinue }
         finally { $env:LIVEUPDATE_FAULT = $null }
         $null = Connect-LiveUpdateSystem -Path $script:lab
         $r.Status | Should -Be 'RolledBack'
-        $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-02-04')
+        $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab)
         $r.Status | Should -Be 'Succeeded'
         foreach ($h in $hashes) { (Get-FileHash $h.Path).Hash | Should -Be $h.Hash -Because "$($h.Path) is the host's" }
-        (Invoke-Guest (Get-VmDomain lpar1) '/bin/cat', '/opt/recordd/VERSION') | Should -Be "4`n" -Because 'the overlay replaced the planted link inside the image'
+        (Invoke-Guest (Get-VmDomain lpar1) '/bin/cat', '/opt/recordd/VERSION') | Should -Match '^\d+$' -Because 'the overlay replaced the planted link inside the image'
     }
 
     It 'Remove-LiveUpdateLab leaves the host as it was' {

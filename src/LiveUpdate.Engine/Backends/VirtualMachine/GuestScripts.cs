@@ -33,6 +33,7 @@ internal static class GuestScripts
         H=; A=; D=
         for x in $(cat /proc/cmdline); do case $x in lu.host=*) H=${x#lu.host=};; lu.addr=*) A=${x#lu.addr=};; lu.data=*) D=${x#lu.data=};; esac; done
         hostname "${H:-$(cat /etc/hostname)}"
+        echo 1 > /proc/sys/net/ipv4/conf/all/promote_secondaries; echo 1 > /proc/sys/net/ipv4/conf/default/promote_secondaries
         ip link set lo up; ip link set eth0 up; [ -n "$A" ] && ip addr add "$A" dev eth0
         mkdir -p /dev/virtio-ports
         for p in /sys/class/virtio-ports/*; do [ -r $p/name ] && ln -sf ../${p##*/} /dev/virtio-ports/$(cat $p/name); done

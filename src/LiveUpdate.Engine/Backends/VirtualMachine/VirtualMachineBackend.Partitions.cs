@@ -183,6 +183,8 @@ public sealed partial class VirtualMachineBackend
             {
                 if (sur.Address != o.Address)
                 {
+                    // Removing the surrogate's own (primary) address must not take the secondary ones with it.
+                    Agent.Exec(sur.Domain, new[] { "/bin/sysctl", "-w", "net.ipv4.conf.eth0.promote_secondaries=1" });
                     Agent.Run(sur.Domain, new[] { "/bin/ip", "addr", "replace", o.Address, "dev", "eth0" }, "Taking over the address");
                     Agent.Exec(sur.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", Cidr.Host(o.Address) });
                     Agent.Exec(sur.Domain, new[] { "/bin/ip", "addr", "del", sur.Address, "dev", "eth0" });
