@@ -15,7 +15,7 @@ param(
     [int] $Runs = 5,
     [int[]] $ScalePartitions = @(10, 100, 1000),
     [string] $Readme,
-    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead')
+    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead', 'VirtualMachine')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -23,6 +23,7 @@ Set-StrictMode -Version 3.0
 New-Item -ItemType Directory -Force $OutputPath | Out-Null
 . (Join-Path $PSScriptRoot 'BenchSupport.ps1')
 . (Join-Path $PSScriptRoot 'BenchLinux.ps1')
+. (Join-Path $PSScriptRoot 'BenchVirtualMachine.ps1')
 
 $report = [ordered]@{
     Date     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm') + ' UTC'

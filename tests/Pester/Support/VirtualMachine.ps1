@@ -54,5 +54,5 @@ function Stop-RecordClient {
     param([Parameter(Mandatory)] $Process, [Parameter(Mandatory)] [string] $Log)
     New-Item -ItemType File "$Log.stop" -Force | Out-Null
     if (-not $Process.WaitForExit(10000)) { $Process.Kill() }
-    @(Get-Content $Log -ErrorAction SilentlyContinue | Where-Object { $_ -match '^ACK (\d+) ' } | ForEach-Object { [long]$Matches[1] })
+    @(Get-Content $Log -ErrorAction SilentlyContinue | Where-Object { $_ -match '^ACK \d+ t1 (\d+)$' } | ForEach-Object { [long]$Matches[1] })
 }
