@@ -16,7 +16,7 @@ BeforeAll {
         [pscustomobject]@{
             Domains    = @(& virsh -c qemu:///system list --all --name 2>$null | Where-Object { $_ } | Sort-Object)
             Namespaces = @(& ip netns list | ForEach-Object { ($_ -split ' ')[0] } | Where-Object { $_ -eq 'lu-libvirt' })
-            Loops      = @(& losetup --noheadings --list --output NAME 2>$null | Sort-Object)
+            Loops      = @(& losetup --noheadings --list --output NAME,BACK-FILE 2>$null | Where-Object { $_ -match 'lu-vm-' } | Sort-Object)
             Mounts     = @(Get-Content /proc/mounts | Where-Object { $_ -match 'lu-vm-|lu-libvirt|libvirt' } | Sort-Object)
             Daemons    = @(Get-Process -Name libvirtd, virtlogd, qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '\) Z ' } | ForEach-Object Id | Sort-Object)
             Taps       = @(& ip -o link 2>$null | Where-Object { $_ -match 'vnet|tap' })
@@ -196,7 +196,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $plant = 'cd /etc/liveupdate && rm -f packages && ln -s /etc/shadow packages && ln -sf /dev/zero /etc/motd && ln -sf /proc/1/root /opt/recordd/host && ln -sf /nonexistent /etc/dangling && rm -f /opt/recordd/VERSION && ln -s /etc/passwd /opt/recordd/VERSION && ln -sf /etc/hostname /etc/hostname.host && sync'
         Invoke-Guest $domain '/bin/sh', '-c', $plant | Out-Null
         $env:LIVEUPDATE_FAULT = 'Boot:During'
-        try { $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab) -ErrorAction SilentlyContinue }
+        try { $null = Connect-LiveUpdateSystem -Path $script:lab; $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab) -ErrorAction SilentlyContinue }
         finally { $env:LIVEUPDATE_FAULT = $null }
         $null = Connect-LiveUpdateSystem -Path $script:lab
         $r.Status | Should -Be 'RolledBack'

@@ -30,7 +30,7 @@ internal static class GuestKernels
     public const string CacheFolder = "/var/cache/liveupdate/kernels";
     /// <summary>lpar1's kernel (bookworm's 6.1 ABI) and the one the sample bundle brings (bookworm-security's 6.12).</summary>
     public const string OlderMeta = "linux-image-cloud-amd64", NewerMeta = "linux-image-6.12-cloud-amd64";
-    private static readonly string[] Modules = { "virtio_pci", "virtio_blk", "virtio_net", "virtio_console" };
+    private static readonly string[] Modules = { "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_scsi", "sd_mod" };
     private static readonly Regex Version = new(@"^[0-9][A-Za-z0-9.+~-]{0,60}$", RegexOptions.CultureInvariant);
     private static readonly Regex PackageName = new(@"^linux-image-[0-9][a-z0-9.+-]{0,60}$", RegexOptions.CultureInvariant);
 

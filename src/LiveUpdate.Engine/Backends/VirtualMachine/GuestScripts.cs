@@ -53,8 +53,11 @@ internal static class GuestScripts
           for s in /sys/block/vd*/serial; do
             [ -r "$s" ] && [ "$(cat $s)" = "$serial" ] && { dev=${s%/serial}; dev=/dev/${dev##*/}; break 2; }
           done
+          for s in /sys/block/sd*/device/vpd_pg80; do
+            [ -r "$s" ] && [ "$(tail -c +5 $s | tr -d '\000')" = "$serial" ] && { dev=${s%/device/vpd_pg80}; dev=/dev/${dev##*/}; break 2; }
+          done
           [ $i -ge $tries ] && { echo "no disk with serial $serial" >&2; exit 1; }
-          usleep 10000; i=$((i+1))
+          usleep 5000; i=$((i+1))
         done
         i=0; while [ ! -b "$dev" ] && [ $i -lt 200 ]; do usleep 10000; i=$((i+1)); done
         mkdir -p "$mnt"
@@ -68,8 +71,8 @@ internal static class GuestScripts
         sync
         i=0
         until umount "$1" 2>/dev/null; do
-          [ $i -ge 100 ] && { echo "$1 stays busy" >&2; exit 1; }
-          usleep 20000; i=$((i+1))
+          [ $i -ge 400 ] && { echo "$1 stays busy" >&2; exit 1; }
+          usleep 5000; i=$((i+1))
         done
         """;
 
@@ -81,8 +84,8 @@ internal static class GuestScripts
         pid=$(cat $PIDFILE)
         kill -TERM -$pid 2>/dev/null
         i=0; while kill -0 -$pid 2>/dev/null; do
-          [ $i -ge 250 ] && kill -KILL -$pid 2>/dev/null
-          usleep 20000; i=$((i+1))
+          [ $i -ge 1000 ] && kill -KILL -$pid 2>/dev/null
+          usleep 5000; i=$((i+1))
         done
         rm -f $PIDFILE
         rmdir /run/recordd.lock 2>/dev/null

@@ -89,7 +89,7 @@ public sealed partial class VirtualMachineBackend
             from.Attached.Remove(target);
             moving = disk;
         }
-        var free = Enumerable.Range(1, 20).Select(i => "vd" + (char)('a' + i)).First(t => !to.Attached.ContainsKey(t));
+        var free = FreeTarget(to);
         Libvirt.Attach(to.Domain, DomainXml.Disk(DiskPath(moving), free, SerialOf(index), IsBlock(moving)).ToString(), Flags(to));
         to.Attached[free] = moving;
         Agent.Run(to.Domain, new[] { MountHelper, SerialOf(index), mount }, $"Mounting {moving} at {mount} on {to.Name}");
@@ -114,6 +114,15 @@ public sealed partial class VirtualMachineBackend
         mirror?.Disks.Remove(moving);
         if (replaced is not null && !Same(replaced, moving) && mirror is not null && s.VgOnDisk(replaced) is null) mirror.Disks.Add(replaced);
         return remaining;
+    }
+
+    /// <summary>The next free device name for a data disk: sdX on a virtio-scsi controller, else vdX.</summary>
+    private string FreeTarget(VmPartition p)
+    {
+        var scsi = DomainXml.HasScsi(Libvirt.Xml(p.Domain));
+        var names = Enumerable.Range(0, 20).Select(i => scsi ? "sd" + (char)('a' + i) : "vd" + (char)('b' + i));
+        var used = DomainXml.Disks(Libvirt.Xml(p.Domain)).Keys.Concat(p.Attached.Keys).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        return names.First(t => !used.Contains(t));
     }
 
     private uint Flags(VmPartition p) => LibvirtConnection.AffectLive | (p.Defined || Description.Lab ? LibvirtConnection.AffectConfig : 0);
@@ -265,7 +274,7 @@ public sealed partial class VirtualMachineBackend
         var index = vg.Disks.FindIndex(x => Same(x, a.DataDisk)) - 1;
         if (index >= 0 && !home.Attached.Values.Contains(a.DataDisk, StringComparer.OrdinalIgnoreCase))
         {
-            var free = Enumerable.Range(1, 20).Select(i => "vd" + (char)('a' + i)).First(t => !home.Attached.ContainsKey(t));
+            var free = FreeTarget(home);
             Libvirt.Attach(home.Domain, DomainXml.Disk(DiskPath(a.DataDisk), free, SerialOf(index), IsBlock(a.DataDisk)).ToString(), Flags(home));
             home.Attached[free] = a.DataDisk;
         }

@@ -117,7 +117,22 @@ public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
 
     // ================================================================== connecting
 
-    private void Attach(OperationContext context) => Change(context, s =>
+    private void Attach(OperationContext context)
+    {
+        var existed = File.Exists(_store.StatePath);
+        try
+        {
+            AttachAndStart(context);
+        }
+        catch (LiveUpdateException) when (!existed && !Description.Lab)
+        {
+            // A description that was refused leaves nothing behind.
+            if (File.Exists(_store.StatePath)) File.Delete(_store.StatePath);
+            throw;
+        }
+    }
+
+    private void AttachAndStart(OperationContext context) => Change(context, s =>
     {
         _libvirt = VmDaemon.Connect(Description, Description.Lab, r => { s.Daemon = r; Save(s); }, context.Logger);
         foreach (var pd in Description.Partitions!.Where(pd => s.Partition(pd.Name) is null))
@@ -235,12 +250,15 @@ public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
             var xml = Libvirt.Xml(pd.Domain!, inactive: true);
             var disks = DomainXml.Disks(xml);
             var expected = new[] { pd.RootDisk! }.Concat(pd.DataDisks ?? new List<string>()).ToList();
+            var targets = new List<string>();
             for (var i = 0; i < expected.Count; i++)
             {
-                var target = "vd" + (char)('a' + i);
-                if (!disks.TryGetValue(target, out var src) || Path.GetFullPath(src) != Path.GetFullPath(DiskPath(expected[i])))
+                var path = Path.GetFullPath(DiskPath(expected[i]));
+                var target = disks.FirstOrDefault(kv => kv.Value.Length > 0 && Path.GetFullPath(kv.Value) == path).Key;
+                if (target is null || i == 0 && target != "vda" || i > 0 && target == "vda")
                     throw new LiveUpdateException("DomainDisksMismatch", ErrorKind.InvalidData,
-                        $"Domain {pd.Domain}'s {target} is {(src ?? "missing")}, not disk {expected[i]} ({DiskPath(expected[i])}) as the description says.", pd.Domain);
+                        $"Domain {pd.Domain} does not hold disk {expected[i]} ({DiskPath(expected[i])}) {(i == 0 ? "as its boot disk vda" : "as a data disk")}, as the description says.", pd.Domain);
+                targets.Add(target);
             }
             var serial = s.NewSerial();
             var root = new GuestImage(DiskPath(pd.RootDisk!)) { Log = _log };
@@ -255,7 +273,7 @@ public sealed partial class VirtualMachineBackend : ILiveUpdateBackend
                 Name = pd.Name!, Id = pd.Id, Uuid = Guid.NewGuid().ToString(), HostName = pd.HostName!, Address = pd.Address!, Domain = pd.Domain!,
                 RootVg = serial, MemoryMB = DomainXml.MemoryMB(xml),
             };
-            for (var i = 1; i < expected.Count; i++) p.Attached["vd" + (char)('a' + i)] = expected[i];
+            for (var i = 1; i < expected.Count; i++) p.Attached[targets[i]] = expected[i];
             s.Partitions.Add(p);
             if (Libvirt.Running(p.Domain)) ReadGuest(s, p);
         }
