@@ -80,9 +80,9 @@ function Measure-VirtualMachine {
             & virsh -c qemu:///system blockcopy $domain vda (Get-PhysicalVolume $old[0]).Location --transient-job --reuse-external --format raw --wait --finish | Out-Null
             $rawCloneMBps += $sizeMB / $t.Elapsed.TotalSeconds
             $t.Restart()
-            & virsh -c qemu:///system blockcopy $domain vdb (Get-PhysicalVolume $old[1]).Location --synchronous-writes --transient-job --reuse-external --format raw --wait | Out-Null
+            & virsh -c qemu:///system blockcopy $domain sda (Get-PhysicalVolume $old[1]).Location --synchronous-writes --transient-job --reuse-external --format raw --wait | Out-Null
             $rawMirrorMBps += $sizeMB / $t.Elapsed.TotalSeconds
-            & virsh -c qemu:///system blockjob $domain vdb --abort | Out-Null
+            & virsh -c qemu:///system blockjob $domain sda --abort | Out-Null
             $t.Restart()
             & qemu-img convert -U -n -f raw -O raw (Get-PhysicalVolume $cur[0]).Location (Get-PhysicalVolume $old[0]).Location
             $convertMBps += $sizeMB / $t.Elapsed.TotalSeconds

@@ -88,14 +88,14 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         Start-Sleep -Milliseconds (Get-Random -Minimum 200 -Maximum 1500)
         & virsh -c qemu:///system suspend $domain | Out-Null
         try {
-            & virsh -c qemu:///system blockjob $domain vdb --abort | Out-Null
+            & virsh -c qemu:///system blockjob $domain sda --abort | Out-Null
             & qemu-img compare -U -f raw -F raw (Get-PhysicalVolume hdisk1).Location (Get-PhysicalVolume hdisk3).Location | Out-Host
             $LASTEXITCODE | Should -Be 0 -Because 'every write that completed in the guest was on the mirror too'
         }
         finally { & virsh -c qemu:///system resume $domain | Out-Null }
         Invoke-Guest $domain '/bin/sh', '-c', 'kill -TERM -$(cat /run/churn.pid); rm -f /srv/churn' | Out-Null
         # The test ended the module's mirror job; it starts the same job again so that the steps go on.
-        & virsh -c qemu:///system blockcopy $domain vdb (Get-PhysicalVolume hdisk3).Location --synchronous-writes --transient-job --reuse-external --format raw --wait | Out-Null
+        & virsh -c qemu:///system blockcopy $domain sda (Get-PhysicalVolume hdisk3).Location --synchronous-writes --transient-job --reuse-external --format raw --wait | Out-Null
         $LASTEXITCODE | Should -Be 0
         $clone = $clone | Install-CloneUpdate -Path (Join-Path $script:lab 'updates/7300-02-02')
         $clone.OsLevel.ToString() | Should -Be '7300-02-02'
