@@ -71,6 +71,12 @@ public sealed partial class VirtualMachineBackend
         var flags = LibvirtConnection.BlockCopyReuseExternal | LibvirtConnection.BlockCopyTransientJob | (synchronous ? LibvirtConnection.BlockCopySynchronousWrites : 0);
         if (Libvirt.Job(p.Domain, target) is not null) Libvirt.AbortJob(p.Domain, target);
         Libvirt.BlockCopy(p.Domain, target, DomainXml.CopyTarget(DiskPath(disk), IsBlock(disk)), flags);
+        WaitReady(p, target, disk, context);
+    }
+
+    /// <summary>Waits until a block job has copied everything and mirrors (ready).</summary>
+    private void WaitReady(VmPartition p, string target, string disk, OperationContext context)
+    {
         var clock = Stopwatch.StartNew();
         while (true)
         {
@@ -96,6 +102,7 @@ public sealed partial class VirtualMachineBackend
                 // Redoing the step repairs a mirror whose job ended (someone aborted it): it is copied again until ready.
                 foreach (var (source, target) in existing.Pairs.Where(kv => !existing.Ended.Contains(kv.Key) && Libvirt.Running(p.Domain)))
                     if (Libvirt.Job(p.Domain, TargetOf(p, source)) is null) CopyLive(p, TargetOf(p, source), target, synchronous: true, context);
+                    else WaitReady(p, TargetOf(p, source), target, context);
                 return ToModel(s, existing);
             }
             var root = s.Vg(p.RootVg)!;
