@@ -21,6 +21,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     $script:tried = 0
     $script:held = 0
+    $script:reused = $null
     $script:failures = [System.Collections.Generic.List[string]]::new()
 }
 

@@ -132,11 +132,8 @@ internal static class DomainXml
     public static bool HasScsi(string definition) => XElement.Parse(definition).Element("devices")!.Elements("controller")
         .Any(c => c.Attribute("type")?.Value == "scsi" && c.Attribute("model")?.Value == "virtio-scsi");
 
-    public static string? Title(string definition) => XElement.Parse(definition).Element("title")?.Value;
 
-    public static string? Mac(string definition) => XElement.Parse(definition).Element("devices")?.Elements("interface").FirstOrDefault()?.Element("mac")?.Attribute("address")?.Value;
 
-    public static string? Bridge(string definition) => XElement.Parse(definition).Element("devices")?.Elements("interface").FirstOrDefault()?.Element("source")?.Attribute("bridge")?.Value;
 
     public static long MemoryMB(string definition)
     {

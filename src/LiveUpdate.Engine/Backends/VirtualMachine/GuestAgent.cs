@@ -121,8 +121,6 @@ internal sealed class GuestAgent
 
     public int Thaw(string domain) => Call(domain, "guest-fsfreeze-thaw", timeoutSeconds: 30)?.GetValue<int>() ?? 0;
 
-    public bool Frozen(string domain) => Call(domain, "guest-fsfreeze-status")?.GetValue<string>() == "frozen";
-
     private static string Decode(JsonNode? data)
     {
         if (data is null) return "";

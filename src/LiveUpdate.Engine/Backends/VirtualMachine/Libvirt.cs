@@ -24,8 +24,6 @@ internal static partial class LibvirtNative
     [LibraryImport(Lib)] public static partial int virDomainDestroy(IntPtr dom);
     [LibraryImport(Lib)] public static partial int virDomainUndefineFlags(IntPtr dom, uint flags);
     [LibraryImport(Lib)] public static partial int virDomainFree(IntPtr dom);
-    [LibraryImport(Lib)] public static partial int virDomainSuspend(IntPtr dom);
-    [LibraryImport(Lib)] public static partial int virDomainResume(IntPtr dom);
     [LibraryImport(Lib)] public static partial IntPtr virDomainGetXMLDesc(IntPtr dom, uint flags);
     [LibraryImport(Lib)] public static partial int virDomainGetState(IntPtr dom, out int state, out int reason, uint flags);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial int virDomainBlockCopy(IntPtr dom, string disk, string destXml, IntPtr parameters, int count, uint flags);
@@ -191,8 +189,6 @@ internal sealed class LibvirtConnection : IDisposable
 
     public void Start(string name) => Check(name, "Starting", LibvirtNative.virDomainCreate);
     public void Destroy(string name) => Check(name, "Stopping", LibvirtNative.virDomainDestroy);
-    public void Suspend(string name) => Check(name, "Pausing", LibvirtNative.virDomainSuspend);
-    public void Resume(string name) => Check(name, "Resuming", LibvirtNative.virDomainResume);
 
     /// <summary>Removes the definition (and any managed save image); the disks stay.</summary>
     public void Undefine(string name) => Check(name, "Undefining", d => LibvirtNative.virDomainUndefineFlags(d, 1 | 2 | 4));
