@@ -16,7 +16,7 @@ param(
     [int] $Runs = 5,
     [int[]] $ScalePartitions = @(10, 100, 1000),
     [string] $Readme,
-    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead', 'Power')
+    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead', 'Power', 'VirtualMachine')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -25,6 +25,7 @@ New-Item -ItemType Directory -Force $OutputPath | Out-Null
 . (Join-Path $PSScriptRoot 'BenchSupport.ps1')
 . (Join-Path $PSScriptRoot 'BenchLinux.ps1')
 . (Join-Path $PSScriptRoot 'BenchPower.ps1')
+. (Join-Path $PSScriptRoot 'BenchVirtualMachine.ps1')
 
 $report = [ordered]@{
     Date     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm') + ' UTC'

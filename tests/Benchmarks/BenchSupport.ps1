@@ -197,6 +197,21 @@ function ConvertTo-BenchMarkdown($Report) {
         }
         foreach ($k in $labels.Keys) { $lines.Add("| $($labels[$k]) | $($t[$k].Median) ($($t[$k].Min)-$($t[$k].Max)) |") }
     }
+    if ($Report.Sections.Contains('VirtualMachine') -and $Report.Sections.VirtualMachine.Contains('RebootGapMs')) {
+        $v = $Report.Sections.VirtualMachine
+        $lines.Add('')
+        $lines.Add("VirtualMachine (QEMU TCG, one VM lab): a client appends a record to recordd every 10 ms from the lab's network namespace; longest gap between acknowledgements, median (min-max) of $($v.RebootGapMs.Runs) runs; $($v.Acknowledged) records acknowledged. Throughput: MiB of the disk per second; the module's clone and mirror phases against raw blockcopy on the same disks.")
+        $lines.Add('')
+        $lines.Add('| operation | longest client gap (ms) | blackout reported (ms) |')
+        $lines.Add('|---|---|---|')
+        $lines.Add("| Move-Application (step by step) | $($v.MoveApplicationGapMs.Median) ($($v.MoveApplicationGapMs.Min)-$($v.MoveApplicationGapMs.Max)) | $($v.MoveReportedMs.Median) |")
+        $lines.Add("| Invoke-LiveUpdate | $($v.InvokeLiveUpdateGapMs.Median) ($($v.InvokeLiveUpdateGapMs.Min)-$($v.InvokeLiveUpdateGapMs.Max)) | $($v.InvokeReportedMs.Median) |")
+        $lines.Add("| reboot into the same updated disk (baseline) | $($v.RebootGapMs.Median) ($($v.RebootGapMs.Min)-$($v.RebootGapMs.Max)) | |")
+        $lines.Add('')
+        $lines.Add('| copy | MiB/s |')
+        $lines.Add('|---|---|')
+        foreach ($k in 'CloneMBps', 'RawCloneMBps', 'MirrorMBps', 'RawMirrorMBps', 'ConvertMBps') { $lines.Add("| $k | $($v[$k].Median) ($($v[$k].Min)-$($v[$k].Max)) |") }
+    }
     if ($Report.Sections.Contains('Overhead') -and $Report.Sections.Overhead.Contains('Ratio')) {
         $o = $Report.Sections.Overhead
         $lines.Add('')

@@ -49,7 +49,8 @@ public sealed record LogicalPartition(
     long MemoryMB,
     IReadOnlyList<string> RootDisks,
     string? SurrogateOf,
-    string System)
+    string System,
+    string? Kernel = null)
 {
     public bool IsSurrogate => SurrogateOf is not null;
 }
@@ -130,7 +131,8 @@ public sealed record ApplicationMigration(
     long RecordsAcknowledged,
     long RecordsOnDestination,
     bool DataVerified,
-    bool IdentityTakenOver);
+    bool IdentityTakenOver,
+    long? BlackoutCopiedBytes = null);
 
 /// <summary>A phase of a live update with how long it took (on the backend's clock).</summary>
 public sealed record PhaseResult(string Name, string Status, TimeSpan Duration, string Detail);

@@ -4,6 +4,7 @@ using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
 using LiveUpdate.Engine.Backends.Containers;
 using LiveUpdate.Engine.Backends.Simulated;
+using LiveUpdate.Engine.Backends.VirtualMachine;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 
@@ -22,9 +23,9 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
-    /// <summary>Simulated (default), or Container: btrfs disks and container partitions on this Linux host (Linux, its former name, still works).</summary>
+    /// <summary>Simulated (default), Container: btrfs disks and container partitions on this Linux host (Linux, its former name, still works), or VirtualMachine: libvirt domains with kernels of their own.</summary>
     [Parameter]
-    [ValidateSet("Simulated", "Container", "Linux")]
+    [ValidateSet("Simulated", "Container", "Linux", "VirtualMachine")]
     public string Backend { get; set; } = "Simulated";
 
     [Parameter]
@@ -71,6 +72,16 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 }, Context());
                 WriteVerbose($"Created container lab {full}; it is now the session's system.");
                 WriteObject(Session.Connect(linux).Inventory().System);
+                return;
+            }
+            if (Backend == VirtualMachineBackend.KindName)
+            {
+                if (PartitionCount != 1 || MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) || MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)) || DiskSizeMB is { Length: > 1 })
+                    throw new LiveUpdateException("ParameterNotSupported", ErrorKind.InvalidArgument,
+                        "A VM lab holds one partition on this host's libvirt: -PartitionCount, -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
+                var vm = VmLabBuilder.Create(full, new VmLabOptions { OsLevel = OsLevel, DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new VmLabOptions().DiskSizeMB }, Context());
+                WriteVerbose($"Created VM lab {full}; it is now the session's system.");
+                WriteObject(Session.Connect(vm).Inventory().System);
                 return;
             }
             var backend = LabBuilder.Create(full, new LabOptions

@@ -13,6 +13,7 @@ function Get-MatrixSkipReason {
         'Simulated' { $null }
         { $_ -in 'Container', 'Linux' } { . (Join-Path $PSScriptRoot 'Linux.ps1'); Get-LinuxSkipReason }
         'Power' { Get-PowerSkipReason }
+        'VirtualMachine' { . (Join-Path $PSScriptRoot 'VirtualMachine.ps1'); Get-VirtualMachineSkipReason }
         default { "the matrix does not know the backend '$_'" }
     }
 }
