@@ -10,6 +10,7 @@
       package  build, then pack out/LiveUpdate into out/packages/LiveUpdate.<version>.nupkg, which Install-PSResource
                installs from a repository registered on that folder
       test     build, then run the xunit engine tests and the Pester acceptance tests; ends with "N passed, N failed"
+               (-Full: the fault matrix on the Power and VM backends with every timing)
       demo     build, then live-update partition lpar1 of a new simulated lab and print the result
       bench    build, then run the benchmarks (minutes; the Linux sections as root) and write out/bench/report.{json,md}
                and the table in README.md
@@ -30,11 +31,15 @@ param(
     # Pester tags to leave out.
     [string[]] $ExcludeTag = @(),
 
-    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead.
+    # Benchmark sections to run (all by default): Import, Scale, Blackout, Throughput, Overhead, Power, VirtualMachine.
     [string[]] $BenchSection = @(),
 
     # Runs per benchmark figure (the report gives median, min and max).
-    [int] $BenchRuns = 5
+    [int] $BenchRuns = 5,
+
+    # test: the fault matrix on the Power and VM backends with every timing (Before, During, After, Kill, Health), not only
+    # During and Kill.
+    [switch] $Full
 )
 
 $ErrorActionPreference = 'Stop'
@@ -45,7 +50,7 @@ $moduleOut = Join-Path $out 'LiveUpdate'
 $results = Join-Path $out 'test-results'
 $pesterVersion = '5.7.1'
 # The backends the reliability matrix runs on besides the simulated one (tests/Pester/FaultMatrix.Tests.ps1).
-$matrixBackends = @('Container')
+$matrixBackends = @('Container', 'Power', 'VirtualMachine')
 
 function Invoke-Native {
     # Runs an external command from an argument vector and fails on a non-zero exit code.
@@ -136,11 +141,15 @@ function Invoke-PesterTests {
     $runs = @(Invoke-Pester -Configuration $config)
     if (-not $TestPath) {
         # The reliability matrix again on each real backend (skipped with the reason where it cannot run).
+        # On the Power and VM backends every step during its work and killed; -Full: every timing. The VM backend runs
+        # every case in one lab (booting guests under TCG is what takes the time).
         foreach ($backend in $matrixBackends) {
             $config.Run.Path = Join-Path $root 'tests/Pester/FaultMatrix.Tests.ps1'
             $config.TestResult.OutputPath = Join-Path $results "pester-matrix-$($backend.ToLowerInvariant()).xml"
             $env:LIVEUPDATE_MATRIX_BACKEND = $backend
-            try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null }
+            $env:LIVEUPDATE_MATRIX_MODES = if ($backend -in 'Power', 'VirtualMachine' -and -not $Full) { 'During,Kill' } else { $null }
+            $env:LIVEUPDATE_MATRIX_REUSE = if ($backend -eq 'VirtualMachine') { '1' } else { $null }
+            try { $runs += Invoke-Pester -Configuration $config } finally { $env:LIVEUPDATE_MATRIX_BACKEND = $null; $env:LIVEUPDATE_MATRIX_REUSE = $null; $env:LIVEUPDATE_MATRIX_MODES = $null }
         }
     }
     [pscustomobject]@{

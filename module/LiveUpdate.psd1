@@ -19,7 +19,8 @@
         'New-RootVgClone', 'Start-RootVgMirror', 'Install-CloneUpdate', 'Start-UpdatedPartition', 'Import-MirrorVg', 'Move-Application',
         'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup', 'Disconnect-LiveUpdateSystem',
         'Remove-RootVgClone', 'Stop-RootVgMirror', 'Stop-UpdatedPartition', 'New-LiveUpdateBundle', 'Test-LiveUpdateBundle',
-        'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData'
+        'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData',
+        'Test-LiveUpdateHost', 'New-LiveUpdateHostDescription', 'Remove-LiveUpdateHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

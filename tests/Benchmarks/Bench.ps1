@@ -1,7 +1,8 @@
 #!/usr/bin/env pwsh
 <#
 .SYNOPSIS
-    The LiveUpdate benchmarks: blackout, clone and mirror throughput, engine overhead, scale, import time.
+    The LiveUpdate benchmarks: blackout, clone and mirror throughput, engine overhead, scale, import time, and the Power
+    backend's SSH round trips and added time per step against an emulated frame.
 .DESCRIPTION
     Each figure is measured side by side with its baseline in the same run and reported as a median (with min and max)
     and a ratio; no absolute time is a verdict on its own. Writes report.json and report.md to -OutputPath and, with
@@ -15,7 +16,7 @@ param(
     [int] $Runs = 5,
     [int[]] $ScalePartitions = @(10, 100, 1000),
     [string] $Readme,
-    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead')
+    [string[]] $Section = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead', 'Power', 'VirtualMachine')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -23,6 +24,8 @@ Set-StrictMode -Version 3.0
 New-Item -ItemType Directory -Force $OutputPath | Out-Null
 . (Join-Path $PSScriptRoot 'BenchSupport.ps1')
 . (Join-Path $PSScriptRoot 'BenchLinux.ps1')
+. (Join-Path $PSScriptRoot 'BenchPower.ps1')
+. (Join-Path $PSScriptRoot 'BenchVirtualMachine.ps1')
 
 $report = [ordered]@{
     Date     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm') + ' UTC'

@@ -587,10 +587,12 @@ function ConvertFrom-CommandLog([string[]] $Messages) {
     $steps = [System.Collections.Generic.List[object]]::new()
     $booting = $null
     $overlay = $null
+    $deb = $null
     foreach ($message in $Messages) {
         $line = ($message -split "`n")[0]
         if ($line -match '^Booting partition (\S+) from ') { $booting = $Matches[1]; continue }
         if ($line -match '^Installing (\S+) \S+ \(overlay\) into ') { $overlay = $Matches[1]; continue }
+        if ($line -match '^Installing (\S+) \S+ \(deb\) into ') { $deb = $Matches[1]; continue }
         if ($line -match '^Partition (\S+) runs: container process (\d+), init (\d+)$') { $steps.Add([pscustomobject]@{ Kind = 'Booted'; Partition = $Matches[1]; Leader = [int]$Matches[3] }); continue }
         if ($line -match '^Sending SIG(\w+) to (\S+) \(process group \d+\) on (\S+)$') { $steps.Add([pscustomobject]@{ Kind = 'StopGroup'; Signal = $Matches[1]; Application = $Matches[2]; Partition = $Matches[3] }); continue }
         if ($line -match '^Renaming (/\S+) to (/\S+); ') { $steps.Add([pscustomobject]@{ Kind = 'Rename'; From = $Matches[1]; To = $Matches[2] }); continue }
@@ -607,10 +609,18 @@ function ConvertFrom-CommandLog([string[]] $Messages) {
                 continue
             }
             $argv = Split-CommandLine $cmd
-            # The backend feeds an overlay archive to the clone's tar on standard input (the log shows no input).
-            $input_ = if ($overlay -and (Split-Path $argv[0] -Leaf) -eq 'chroot') { $overlay } else { $null }
+            # The backend feeds an overlay archive to the clone's tar (in a container of the clone) on standard input,
+            # and copies a Debian package into the clone before its dpkg installs it there (the log shows neither).
+            $inTree = (Split-Path $argv[0] -Leaf) -eq 'systemd-nspawn' -and $argv -notcontains '/sbin/init'
+            $input_ = if ($overlay -and $inTree -and ($argv -match '/tar$')) { $overlay } else { $null }
             if ($input_) { $overlay = $null }
-            $steps.Add([pscustomobject]@{ Kind = 'Run'; Argv = $argv; Exit = $exit; Text = $cmd; Input = $input_ })
+            $copy = $null
+            if ($deb -and $inTree -and $argv -contains '--install') {
+                $root = ($argv | Where-Object { $_ -like '--directory=*' } | Select-Object -First 1).Substring(12)
+                $copy = [pscustomobject]@{ Package = $deb; Target = $root + $argv[-1] }
+                $deb = $null
+            }
+            $steps.Add([pscustomobject]@{ Kind = 'Run'; Argv = $argv; Exit = $exit; Text = $cmd; Input = $input_; CopyIn = $copy })
             if ((Split-Path $argv[0] -Leaf) -eq 'start-stop-daemon') {
                 $steps.Add([pscustomobject]@{ Kind = 'WaitBoot'; Partition = $booting; PidFile = $argv[[array]::IndexOf($argv, '--pidfile') + 1] })
             }
@@ -727,12 +737,19 @@ function Stop-Container([int] $Container) {
         switch ($s.Kind) {
             'Run' {
                 & $folders $s.Argv
+                if ($s.CopyIn) {
+                    $file = Join-Path $Bundle ($manifest.packages | Where-Object name -EQ $s.CopyIn.Package).file
+                    $target = $s.CopyIn.Target.Replace($Recorded.Path, $Lab.Path)
+                    $lines.Add("[void][IO.Directory]::CreateDirectory($(& $quote (Split-Path $target)))")
+                    $lines.Add("[IO.File]::Copy($(& $quote $file), $(& $quote $target), `$true)")
+                }
                 if ($s.Input) {
                     $file = Join-Path $Bundle ($manifest.packages | Where-Object name -EQ $s.Input).file
                     $lines.Add("Invoke-WithInput $(& $quote $file) @($(& $map $s.Argv ', '))")
                 }
                 else { $lines.Add("& $(& $map $s.Argv) *> `$null") }
                 $lines.Add("if (`$LASTEXITCODE -ne $($s.Exit)) { `$mismatch.Add($(& $quote $s.Text) + `" exited `$LASTEXITCODE`") }")
+                if ($s.CopyIn) { $lines.Add("[IO.Directory]::Delete($(& $quote (Split-Path $s.CopyIn.Target.Replace($Recorded.Path, $Lab.Path))), `$true)") }
             }
             'Repeat' {
                 & $folders $s.Argv

@@ -197,6 +197,21 @@ function ConvertTo-BenchMarkdown($Report) {
         }
         foreach ($k in $labels.Keys) { $lines.Add("| $($labels[$k]) | $($t[$k].Median) ($($t[$k].Min)-$($t[$k].Max)) |") }
     }
+    if ($Report.Sections.Contains('VirtualMachine') -and $Report.Sections.VirtualMachine.Contains('RebootGapMs')) {
+        $v = $Report.Sections.VirtualMachine
+        $lines.Add('')
+        $lines.Add("VirtualMachine (QEMU TCG, one VM lab): a client appends a record to recordd every 10 ms from the lab's network namespace; longest gap between acknowledgements, median (min-max) of $($v.RebootGapMs.Runs) runs; $($v.Acknowledged) records acknowledged. Throughput: MiB of the disk per second; the module's clone and mirror phases against raw blockcopy on the same disks.")
+        $lines.Add('')
+        $lines.Add('| operation | longest client gap (ms) | blackout reported (ms) |')
+        $lines.Add('|---|---|---|')
+        $lines.Add("| Move-Application (step by step) | $($v.MoveApplicationGapMs.Median) ($($v.MoveApplicationGapMs.Min)-$($v.MoveApplicationGapMs.Max)) | $($v.MoveReportedMs.Median) |")
+        $lines.Add("| Invoke-LiveUpdate | $($v.InvokeLiveUpdateGapMs.Median) ($($v.InvokeLiveUpdateGapMs.Min)-$($v.InvokeLiveUpdateGapMs.Max)) | $($v.InvokeReportedMs.Median) |")
+        $lines.Add("| reboot into the same updated disk (baseline) | $($v.RebootGapMs.Median) ($($v.RebootGapMs.Min)-$($v.RebootGapMs.Max)) | |")
+        $lines.Add('')
+        $lines.Add('| copy | MiB/s |')
+        $lines.Add('|---|---|')
+        foreach ($k in 'CloneMBps', 'RawCloneMBps', 'MirrorMBps', 'RawMirrorMBps', 'ConvertMBps') { $lines.Add("| $k | $($v[$k].Median) ($($v[$k].Min)-$($v[$k].Max)) |") }
+    }
     if ($Report.Sections.Contains('Overhead') -and $Report.Sections.Overhead.Contains('Ratio')) {
         $o = $Report.Sections.Overhead
         $lines.Add('')
@@ -207,6 +222,21 @@ function ConvertTo-BenchMarkdown($Report) {
         $lines.Add('| partitions | updates/s | median update (ms) | max update (ms) | total (s) | peak memory (MB) | memory before the lab (MB) |')
         $lines.Add('|---|---|---|---|---|---|---|')
         foreach ($r in $Report.Sections.Scale.Rows) { $lines.Add("| $($r.Partitions) | $($r.UpdatesPerSecond) | $($r.MedianUpdateMs) | $($r.MaxUpdateMs) | $($r.TotalSeconds) | $($r.PeakMemoryMB) | $($r.BaselineMemoryMB) |") }
+    }
+    if ($Report.Sections.Contains('Power') -and $Report.Sections.Power.Contains('Steps')) {
+        $p = $Report.Sections.Power
+        $lines.Add('')
+        $lines.Add("Power: the backend against the emulated frame of tests/Emulators/Power (sshd in network namespaces, one application), a fresh frame per run; per step the SSH round trips, the wall time, the time the emulator spent in those commands (its command log) and the time the backend adds (wall minus emulator; it includes SSH, the login command and the parallel inventory reads); median (min-max) of $($p.Runs) runs.")
+        $lines.Add('')
+        $lines.Add('| step | SSH round trips | wall (ms) | emulator (ms) | added by the backend (ms) | ratio wall / emulator |')
+        $lines.Add('|---|---|---|---|---|---|')
+        $rows = [ordered]@{}
+        foreach ($k in $p.Steps.Keys) { $rows[$k] = $p.Steps[$k] }
+        $rows['Invoke-LiveUpdate (all steps)'] = $p.InvokeLiveUpdate
+        foreach ($k in $rows.Keys) {
+            $r = $rows[$k]
+            $lines.Add("| $k | $($r.RoundTrips.Median) | $($r.WallMs.Median) ($($r.WallMs.Min)-$($r.WallMs.Max)) | $($r.EmulatorMs.Median) | $($r.AddedMs.Median) | $($r.Ratio.Median) |")
+        }
     }
     if ($Report.Sections.Contains('Import') -and $Report.Sections.Import.Contains('LiveUpdate')) {
         $i = $Report.Sections.Import

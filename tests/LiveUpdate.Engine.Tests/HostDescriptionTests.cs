@@ -56,10 +56,73 @@ public class HostDescriptionTests
         var d = Lab();
         d.Disks![1].File = null;
         d.Disks[1].Device = "/etc/passwd";
-        Assert.Contains("not under /dev", Error(d));
+        Assert.Contains("not a plain path under /dev", Error(d));
         d = Lab();
         d.Disks![1].File = "../elsewhere.img";
-        Assert.Contains("not inside the folder", Error(d));
+        Assert.Contains("not a plain relative path inside the folder", Error(d));
+    }
+
+    [Theory]
+    [InlineData("/dev/../tmp/x")]
+    [InlineData("/dev/./loop0")]
+    [InlineData("/dev/loop0,subvol=/")]
+    [InlineData("/dev/loop0 ")]
+    [InlineData("/dev//loop0")]
+    [InlineData("/dev/loop0\n")]
+    [InlineData("/dev/")]
+    public void Refuses_a_device_path_that_climbs_out_of_dev_or_carries_a_comma_or_a_control_character(string device)
+    {
+        var d = Lab();
+        d.Disks![1].File = null;
+        d.Disks[1].Device = device.Replace("\\n", "\n");
+        var message = Error(d);
+        Assert.Contains("not a plain path under /dev", message);
+        Assert.DoesNotContain("\n", message);
+    }
+
+    [Theory]
+    [InlineData("/dev/disk/by-id/nvme-SAMPLE_0001")]
+    [InlineData("/dev/loop7")]
+    [InlineData("/dev/mapper/vg0-lv_data")]
+    [InlineData("/dev/disk/by-path/pci-0000:00:1f.2-ata-1")]
+    public void Accepts_plain_device_paths(string device)
+    {
+        var d = Lab();
+        d.Disks![1].File = null;
+        d.Disks[1].Device = device;
+        d.Validate("host.json");
+    }
+
+    [Fact]
+    public void Refuses_names_that_end_in_a_newline()
+    {
+        var d = Lab();
+        d.Partitions![0].HostName = "lpar1\n";
+        Assert.Contains("invalid host name", Error(d));
+        d = Lab();
+        d.Id = "abc\n";
+        Assert.Contains("has id", Error(d));
+    }
+
+    [Fact]
+    public void An_application_without_a_health_command_needs_a_port_for_the_built_in_check()
+    {
+        var d = Lab();
+        d.Applications![0].Health = null;
+        d.Validate("host.json");
+        Assert.Equal("tcp 198.18.0.11:7000", ContainerBackend.CheckLabel(d.Applications[0]));
+        d.Applications[0].Port = null;
+        Assert.Contains("neither a health command nor a port", Error(d));
+    }
+
+    [Fact]
+    public void Package_lines_escape_what_could_add_a_line_or_a_field()
+    {
+        Assert.Equal("recordd 2 overlay", ContainerBackend.PackageLine("recordd", "2", "overlay"));
+        var line = ContainerBackend.PackageLine("evil", "1\nroot 0 base", "deb");
+        Assert.DoesNotContain("\n", line);
+        Assert.Equal(3, line.Split(' ').Length);
+        Assert.Equal("evil 1\\x0aroot\\x200\\x20base deb", line);
     }
 
     [Fact]

@@ -115,7 +115,9 @@ Describe '-System names the system a command acts on' {
     }
 
     It 'is a parameter of every cmdlet that acts on a system' {
-        $own = 'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Disconnect-LiveUpdateSystem', 'Remove-LiveUpdateLab', 'New-LiveUpdateBundle', 'Test-LiveUpdateBundle'
+        # These make, check or remove a lab, a host or a bundle by its folder (-Path), or handle the connection itself.
+        $own = 'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Disconnect-LiveUpdateSystem', 'Remove-LiveUpdateLab', 'New-LiveUpdateBundle', 'Test-LiveUpdateBundle',
+            'Test-LiveUpdateHost', 'New-LiveUpdateHostDescription', 'Remove-LiveUpdateHost'
         $commands = @(Get-Command -Module LiveUpdate -CommandType Cmdlet | Where-Object Name -NotIn $own)
         $commands.Count | Should -BeGreaterThan 20
         foreach ($c in $commands) {

@@ -10,39 +10,25 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module $env:LIVEUPDATE_MODULE -Force
+    . (Join-Path $PSScriptRoot 'Support/Linux.ps1')
 
-    # What a lab may leave behind on the host: loop devices, mounts, network links and namespaces, processes in
-    # other pid namespaces (containers) or naming a lab folder.
-    # Removes the lab of the block and checks that the host is as it was before the lab: loop devices, mounts, network
-    # links and namespaces, processes.
+    # Removes the lab of the block and checks that nothing of it is left on the host: loop devices, mounts, network
+    # links and namespaces, processes. Only what bears the lab's folder or id is compared, since other labs may come
+    # and go on the same host meanwhile.
     function Assert-LabRemovedCleanly {
+        $id = (Get-Content (Join-Path $script:lab 'liveupdate-host.json') -Raw | ConvertFrom-Json).id
         Remove-LiveUpdateLab -Path $script:lab -Confirm:$false
         Test-Path $script:lab | Should -BeFalse
-        $after = Get-HostSnapshot
-        $after.Loops | Should -Be $script:before.Loops
-        $after.Mounts | Should -Be $script:before.Mounts
-        $after.Links | Should -Be $script:before.Links
-        $after.Namespaces | Should -Be $script:before.Namespaces
-        $after.Processes | Should -Be $script:before.Processes
-    }
-
-    function Get-HostSnapshot {
-        $ownPidNs = (Get-Item "/proc/$PID/ns/pid").LinkTarget
-        $processes = foreach ($dir in Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$') {
-            try {
-                $ns = (Get-Item "$($dir.FullName)/ns/pid" -ErrorAction Stop).LinkTarget
-                $cmd = [IO.File]::ReadAllText("$($dir.FullName)/cmdline").Replace([char]0, ' ').Trim()
-                if ($ns -ne $ownPidNs -or $cmd -match 'systemd-nspawn') { "$($dir.Name) $cmd" }
-            }
-            catch { }
-        }
-        [pscustomobject]@{
-            Loops      = @(& losetup --noheadings --list --output 'NAME,BACK-FILE' | ForEach-Object { $_.Trim() } | Sort-Object)
-            Mounts     = @(Get-Content /proc/self/mountinfo | ForEach-Object { ($_ -split ' ')[4] } | Sort-Object)
-            Links      = @(& ip -o link show | ForEach-Object { ($_ -split ':')[1].Trim() } | Sort-Object)
-            Namespaces = @(& ip netns list | ForEach-Object { ($_ -split ' ')[0] } | Sort-Object)
-            Processes  = @($processes | Sort-Object)
-        }
+        $mine = { param($snapshot) [pscustomobject]@{
+                Loops      = @($snapshot.Loops | Where-Object { $_.Contains($script:lab) })
+                Mounts     = @($snapshot.Mounts | Where-Object { $_.StartsWith($script:lab) })
+                Links      = @($snapshot.Links | Where-Object { $_ -match "v$($id)p" })
+                Namespaces = @($snapshot.Namespaces | Where-Object { $_.StartsWith("lu$id") })
+                Processes  = @($snapshot.Processes | Where-Object { $_ -match "lu$($id)p|$([regex]::Escape($script:lab))" })
+            } }
+        $after = & $mine (Get-HostSnapshot)
+        $before = & $mine $script:before
+        foreach ($kind in 'Loops', 'Mounts', 'Links', 'Namespaces', 'Processes') { $after.$kind | Should -Be $before.$kind -Because "no $kind of the lab may be left" }
     }
 
     # A client of recordd that appends records as fast as it can and notes each acknowledgement with its time.
@@ -342,6 +328,25 @@ Describe 'Container backend' -Tag 'Container', 'Linux', 'Root' -Skip:($null -ne 
                     ($script:result.Blackout * 1000), ($gap * 1000), $script:result.Duration)
             $gap | Should -BeGreaterThan ($script:result.Blackout - $script:below)
             $gap | Should -BeLessThan ($script:result.Blackout + $script:above)
+        }
+
+        It 'a second update without a health command (the built-in TCP check of the port) keeps both old rootvgs, renumbered' {
+            # Without "health" the backend checks that the service address accepts a TCP connection on the port.
+            $file = Join-Path $script:lab 'liveupdate-host.json'
+            $d = Get-Content $file -Raw | ConvertFrom-Json
+            $d.applications[0].PSObject.Properties.Remove('health')
+            $d | ConvertTo-Json -Depth 8 | Set-Content -Path $file
+            Connect-LiveUpdateSystem -Path $script:lab | Out-Null
+            (Get-Application recordd).HealthCheck | Should -Be 'tcp 198.18.0.11:7000'
+            $second = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-03-01') -Confirm:$false
+            $second.Status | Should -Be 'Succeeded' -Because $second.Reason
+            (Get-LogicalPartition lpar1).OsLevel.ToString() | Should -Be '7300-03-01'
+            $kept = @(Get-VolumeGroup | Where-Object Role -EQ 'OldRoot' | Sort-Object Name)
+            $kept.Name | Should -Be @('old_rootvg', 'old_rootvg1')
+            $kept[0].Disks | Should -Be @('hdisk1')
+            $kept[0].OsLevel.ToString() | Should -Be '7300-02-02'
+            $kept[1].Disks | Should -Be @('hdisk0')
+            $kept[1].OsLevel.ToString() | Should -Be '7300-02-01'
         }
 
         It 'Remove-LiveUpdateLab leaves the host as it was' {

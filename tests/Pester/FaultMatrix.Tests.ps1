@@ -1,17 +1,24 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The reliability matrix: every step of the flow x {fail before, fail during, fail after, process killed}. After each
 # fault the invariants of Support/Matrix.ps1 must hold and a new live update must succeed. Backend-neutral: set
-# LIVEUPDATE_MATRIX_BACKEND=Container (or another backend Support/Matrix.ps1 knows) to run it there.
+# LIVEUPDATE_MATRIX_BACKEND=Container, Power or VirtualMachine (the backends Support/Matrix.ps1 knows) to run it there.
+# LIVEUPDATE_MATRIX_MODES=During,Kill keeps only those timings (build.ps1 test does so on the Power and VM backends;
+# -Full tries every timing); LIVEUPDATE_MATRIX_REUSE=1 runs every case in one lab.
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     $script:matrixSkip = Get-MatrixSkipReason
     if ($script:matrixSkip) { Write-Host "Fault matrix on the $(Get-MatrixBackend) backend skipped: $script:matrixSkip" -ForegroundColor Yellow }
+    $modes = 'Before', 'During', 'After', 'Kill'
     $steps = 'Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver'
     $cases = foreach ($step in $steps) {
-        foreach ($mode in 'Before', 'During', 'After', 'Kill') { @{ Step = $step; Mode = $mode } }
+        foreach ($mode in $modes) { @{ Step = $step; Mode = $mode } }
     }
     $cases += @{ Step = 'Health'; Mode = 'During' }
+    # LIVEUPDATE_MATRIX_MODES (e.g. During,Kill) keeps only those modes: the matrix on a slow backend in the default test command.
+    if ($env:LIVEUPDATE_MATRIX_MODES) { $cases = @($cases | Where-Object { $_.Mode -in ($env:LIVEUPDATE_MATRIX_MODES -split ',') -and $_.Step -ne 'Health' }) }
+    # The last case is the one after which a reused lab must still take a whole live update (see the follow-up below).
+    for ($i = 0; $i -lt $cases.Count; $i++) { $cases[$i].Last = $i -eq $cases.Count - 1 }
 }
 
 BeforeAll {
@@ -19,10 +26,12 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'Support/Matrix.ps1')
     $script:tried = 0
     $script:held = 0
+    $script:reused = $null
     $script:failures = [System.Collections.Generic.List[string]]::new()
 }
 
 AfterAll {
+    Remove-MatrixFrame
     Write-Host ("Fault matrix on the {0} backend: {1} fault points tried, {2} held" -f (Get-MatrixBackend), $script:tried, $script:held)
     foreach ($f in $script:failures) { Write-Host "  did not hold: $f" }
 }
@@ -30,8 +39,17 @@ AfterAll {
 Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
     BeforeEach {
         $env:LIVEUPDATE_FAULT = $null
-        $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-        $null = New-MatrixLab -Path $lab
+        # LIVEUPDATE_MATRIX_REUSE: one lab for every case (a lab left consistent after a fault is what the invariants assert).
+        if ($env:LIVEUPDATE_MATRIX_REUSE -and $script:reused -and (Test-Path $script:reused)) {
+            $lab = $script:reused
+            $null = Connect-LiveUpdateSystem -Path $lab
+            foreach ($old in @(Get-VolumeGroup -Partition lpar1 | Where-Object Role -eq 'OldRoot')) { Remove-VolumeGroup -Name $old.Name -Partition lpar1 -Confirm:$false }
+        }
+        else {
+            $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-matrix-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+            $null = New-MatrixLab -Path $lab
+            if ($env:LIVEUPDATE_MATRIX_REUSE) { $script:reused = $lab }
+        }
         $from = (Get-LogicalPartition lpar1).OsLevel.ToString()
         $bundle = Get-NextBundle -Lab $lab
         $to = (Get-Content (Join-Path $bundle 'manifest.json') -Raw | ConvertFrom-Json).targetLevel
@@ -39,7 +57,10 @@ Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
     }
     AfterEach {
         $env:LIVEUPDATE_FAULT = $null
-        if (Test-Path $lab) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+        if (-not $env:LIVEUPDATE_MATRIX_REUSE -and (Test-Path $lab)) { Remove-LiveUpdateLab -Path $lab -Confirm:$false }
+    }
+    AfterAll {
+        if ($script:reused -and (Test-Path $script:reused)) { Remove-LiveUpdateLab -Path $script:reused -Confirm:$false }
     }
 
     It '<Step> <Mode>: the applications keep their data and nothing is left over' -ForEach $cases {
@@ -75,7 +96,9 @@ Describe 'Fault matrix' -Tag 'Reliability' -Skip:([bool]$script:matrixSkip) {
             $result | Should -Not -BeNullOrEmpty
             $updated = Assert-LiveUpdateInvariant -Lab $lab -Applications $apps -FromLevel $from -ToLevel $to -Result $result
 
-            # A new live update afterwards succeeds.
+            # A new live update afterwards succeeds. In a reused lab the next case's update runs every step up to its
+            # fault point on what this one left; the whole update follows the last case (and every case without reuse).
+            if ($env:LIVEUPDATE_MATRIX_REUSE -and -not $Last) { $script:held++; return }
             $next = Get-NextBundle -Lab $lab
             $again = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $next
             $again.Status | Should -Be 'Succeeded'

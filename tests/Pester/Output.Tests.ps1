@@ -5,7 +5,7 @@ BeforeDiscovery {
     $script:types = @(
         'ManagedSystem', 'LogicalPartition', 'PhysicalVolume', 'VolumeGroup', 'LogicalVolume', 'ApplicationInstance',
         'RootVgClone', 'RootVgMirror', 'ApplicationMigration', 'LiveUpdateResult', 'LiveUpdatePreview', 'PhaseResult',
-        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck', 'LiveUpdateBundle',
+        'PreviewCheck', 'PlannedStep', 'LiveUpdateOperation', 'OperationStep', 'ApplicationDataCheck', 'HostFinding', 'LiveUpdateBundle',
         'LiveUpdate.Engine.Bundles.BundlePackage', 'LiveUpdate.PowerShell.LiveUpdateConnection'
     ) | ForEach-Object { @{ Type = $_ } }
 }
@@ -40,6 +40,8 @@ BeforeAll {
     $samples.LiveUpdateOperation = Get-LiveUpdateOperation
     $samples.OperationStep = $samples.LiveUpdateOperation[0].Steps
     $samples.ApplicationDataCheck = Get-Application | Test-ApplicationData
+    # The checks of a host description, here of a folder that holds none (a simulated lab): findings all the same.
+    $samples.HostFinding = Test-LiveUpdateHost -Path $lab
     $samples.LiveUpdateBundle = @((Test-LiveUpdateBundle $bundle), (Test-LiveUpdateBundle (Join-Path $lab 'updates/nosuch')))
     $samples['LiveUpdate.Engine.Bundles.BundlePackage'] = $samples.LiveUpdateBundle[0].Packages
     $samples['LiveUpdate.PowerShell.LiveUpdateConnection'] = Connect-LiveUpdateSystem -Path $lab -PassThru

@@ -1,6 +1,8 @@
 using System.IO;
 using LiveUpdate.Engine.Backends.Containers;
+using LiveUpdate.Engine.Backends.Power;
 using LiveUpdate.Engine.Backends.Simulated;
+using LiveUpdate.Engine.Backends.VirtualMachine;
 using LiveUpdate.Engine.Flow;
 
 namespace LiveUpdate.Engine.Backends;
@@ -19,6 +21,8 @@ public static class Labs
         if (!Directory.Exists(full))
             throw new LiveUpdateException("NotALab", ErrorKind.ObjectNotFound, $"The lab folder '{path}' does not exist.", path);
         if (SimulatedBackend.IsLab(full)) return SimulatedBackend.Open(full, verify);
+        if (PowerBackend.IsSystem(full)) return PowerBackend.Open(full);
+        if (VirtualMachineBackend.IsHost(full)) return verify ? VirtualMachineBackend.Open(full) : VirtualMachineBackend.OpenForRemoval(full);
         if (ContainerBackend.IsHost(full)) return verify ? ContainerBackend.Open(full, force) : ContainerBackend.OpenForRemoval(full);
         throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' is not a LiveUpdate lab: it holds no lab state.", path);
     }

@@ -56,7 +56,7 @@ internal sealed class SystemLock
         {
             try
             {
-                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                var fs = NoFollow.OpenLocked(path, create: true);
                 try
                 {
                     _onAcquired?.Invoke();
@@ -153,19 +153,18 @@ internal static class StateFile
 
     public static void WriteFlushed(string path, string content)
     {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        File.Delete(path);
+        using var fs = NoFollow.CreateNew(path);
         var bytes = Encoding.UTF8.GetBytes(content);
         fs.Write(bytes, 0, bytes.Length);
         fs.Flush(true);
     }
 
-    /// <summary>Write, flush to disk, rename: the file is either the old or the new one, never a mixture.</summary>
-    public static void WriteAtomically(string path, string content)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        WriteFlushed(temp, content);
-        File.Move(temp, path, overwrite: true);
-    }
+    /// <summary>
+    /// Write, flush to disk, rename: the file is either the old or the new one, never a mixture. The temporary file
+    /// is new, of a random name, and opened without following a link.
+    /// </summary>
+    public static void WriteAtomically(string path, string content) => NoFollow.WriteAtomically(path, content);
 
     private static string Hash(string body) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(body))).ToLowerInvariant();
 }

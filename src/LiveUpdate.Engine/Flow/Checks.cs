@@ -32,8 +32,9 @@ internal static class Checks
         ? new LiveUpdateException("PartitionIsSurrogate", ErrorKind.InvalidOperation, $"Partition {p.Name} is the surrogate of {p.SurrogateOf}; live-update {p.SurrogateOf} instead.", p.Name)
         : null;
 
+    /// <summary>What rootvg holds; 0 while the partition's volume groups cannot be read (a partition that is shut down).</summary>
     public static long RootVgUsedMB(SystemInventory inv, LogicalPartition p) =>
-        inv.VolumeGroups.First(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.Root).UsedMB;
+        inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.Root)?.UsedMB ?? 0;
 
     /// <summary>Disks for a clone or a mirror: known, distinct, free and together large enough.</summary>
     public static LiveUpdateException? Disks(SystemInventory inv, IReadOnlyList<string> names, long requiredMB, string purpose)

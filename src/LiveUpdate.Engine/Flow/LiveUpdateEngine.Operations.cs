@@ -412,7 +412,8 @@ public sealed partial class LiveUpdateEngine
                 Backend.InstallUpdate(p, bundle!, context);
                 return $"{bundle!.Name} installed into altinst_rootvg";
             case Steps.Boot:
-                if (surrogate is not null) return $"{surrogate.Name} already running";
+                // A surrogate that exists but does not run yet (its creation was interrupted) is booted by the backend.
+                if (surrogate is { State: PartitionState.Running }) return $"{surrogate.Name} already running";
                 Throw(Checks.Frame(inv, Checks.FindPartition(inv, p)!));
                 surrogate = Backend.StartSurrogate(p, context);
                 return $"{surrogate.Name} booted at {surrogate.OsLevel}";
@@ -490,8 +491,16 @@ public sealed partial class LiveUpdateEngine
 
     private LiveUpdateResult Result(OperationJournal j, LiveUpdateStatus status, string? reason = null)
     {
-        var inv = Inventory();
-        var p = Checks.FindPartition(inv, j.Partition);
+        SystemInventory? inv = null;
+        try
+        {
+            inv = Inventory();
+        }
+        catch (LiveUpdateException) when (status == LiveUpdateStatus.Interrupted)
+        {
+            // The system does not answer (that is why the operation stopped): the journal tells the rest.
+        }
+        var p = inv is null ? null : Checks.FindPartition(inv, j.Partition);
         var moves = j.Events("ApplicationMoved").Select(e => e["migration"].Deserialize<ApplicationMigration>()!).ToList();
         if (status == LiveUpdateStatus.Succeeded && moves.Count > 0)
         {
@@ -499,7 +508,7 @@ public sealed partial class LiveUpdateEngine
             moves[^1] = last with { IdentityTakenOver = true };
         }
         var phases = j.Steps().Where(s => s.State != "Pending").Select(s => new PhaseResult(s.Name, s.State, s.Duration, s.Detail)).ToList();
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"));
+        var old = inv?.VolumeGroups.FirstOrDefault(v => Same(v.Partition, j.Partition) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"));
         var end = j.End;
         var finished = Now;
         return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,

@@ -42,7 +42,7 @@ public sealed class OperationJournal
     public static OperationJournal Create(string location, string partition, string id)
     {
         var folder = System.IO.Path.Combine(FolderOf(location), partition.ToLowerInvariant());
-        Directory.CreateDirectory(folder);
+        Backends.Folders.CreateOwnerOnly(folder);
         var path = System.IO.Path.Combine(folder, id + ".jsonl");
         if (File.Exists(path))
             throw new LiveUpdateException("OperationExists", ErrorKind.ResourceExists, $"An operation with id {id} already exists.", id);

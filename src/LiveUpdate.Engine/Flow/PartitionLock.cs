@@ -42,9 +42,9 @@ public sealed class PartitionLock : IDisposable
     {
         try
         {
-            return File.ReadAllText(OwnerPath(PathOf(location, partition))).Trim();
+            return Backends.NoFollow.ReadText(OwnerPath(PathOf(location, partition)))?.Trim() ?? "";
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or LiveUpdateException)
         {
             return "";
         }
@@ -61,7 +61,7 @@ public sealed class PartitionLock : IDisposable
         if (!File.Exists(path)) return false;
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            using var fs = Backends.NoFollow.OpenLocked(path, create: false);
             return false;
         }
         catch (IOException)
@@ -83,20 +83,29 @@ public sealed class PartitionLock : IDisposable
                 Held[path] = (held.Lock, held.Thread, held.Depth + 1);
                 return new Releaser(path);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            Backends.Folders.CreateOwnerOnly(Path.GetDirectoryName(path)!);
             FileStream fs;
             try
             {
-                fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                fs = Backends.NoFollow.OpenLocked(path, create: true);
             }
             catch (IOException)
             {
                 throw Busy(partition, Owner(location, partition));
             }
             var ownerPath = OwnerPath(path);
-            var previous = File.Exists(ownerPath) ? File.ReadAllText(ownerPath).Trim() : null;
-            if (string.IsNullOrEmpty(previous)) previous = null;
-            File.WriteAllText(ownerPath, $"pid={Environment.ProcessId} operation={operation} since={DateTimeOffset.UtcNow:o}");
+            string? previous;
+            try
+            {
+                previous = Backends.NoFollow.ReadText(ownerPath)?.Trim();
+                if (string.IsNullOrEmpty(previous)) previous = null;
+                Backends.NoFollow.WriteAtomically(ownerPath, $"pid={Environment.ProcessId} operation={operation} since={DateTimeOffset.UtcNow:o}");
+            }
+            catch
+            {
+                fs.Dispose();
+                throw;
+            }
             var l = new PartitionLock(path, fs, previous, systemLock);
             Held[path] = (l, Environment.CurrentManagedThreadId, 1);
             return new Releaser(path);

@@ -16,7 +16,7 @@ public enum PartitionState : long { Running, NotActivated }
 
 public enum DiskState : long { Free, InUse }
 
-public enum VolumeGroupRole : long { Root, AltInstRoot, Mirror, OldRoot }
+public enum VolumeGroupRole : long { Root, AltInstRoot, Mirror, OldRoot, Data }
 
 public enum VolumeGroupState : long { Active, VariedOff }
 
@@ -55,7 +55,8 @@ public sealed record LogicalPartition(
     long MemoryMB,
     IReadOnlyList<string> RootDisks,
     string? SurrogateOf,
-    string System)
+    string System,
+    string? Kernel = null)
 {
     public bool IsSurrogate => SurrogateOf is not null;
 }
@@ -126,7 +127,13 @@ public sealed record RootVgClone(
     IReadOnlyList<string> AppliedBundles,
     string? BootedAs,
     double Duration,
-    DateTimeOffset Created);
+    DateTimeOffset Created)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal RootVgClone(string partition, string volumeGroup, IReadOnlyList<string> disks, OsLevel sourceLevel, OsLevel osLevel, CloneState state,
+        IReadOnlyList<string> appliedBundles, string? bootedAs, TimeSpan duration, DateTimeOffset created)
+        : this(partition, volumeGroup, disks, sourceLevel, osLevel, state, appliedBundles, bootedAs, duration.TotalSeconds, created) { }
+}
 
 /// <summary>A mirror copy of a partition's rootvg that every later write reaches.</summary>
 public sealed record RootVgMirror(
@@ -137,7 +144,13 @@ public sealed record RootVgMirror(
     string? ImportedAs,
     string? ImportedInto,
     double Duration,
-    DateTimeOffset Created);
+    DateTimeOffset Created)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal RootVgMirror(string partition, string volumeGroup, IReadOnlyList<string> disks, MirrorState state, string? importedAs, string? importedInto,
+        TimeSpan duration, DateTimeOffset created)
+        : this(partition, volumeGroup, disks, state, importedAs, importedInto, duration.TotalSeconds, created) { }
+}
 
 /// <summary>One application moved from a partition to another by restarting it on the mirrored data; its times in seconds.</summary>
 public sealed record ApplicationMigration(
@@ -152,13 +165,15 @@ public sealed record ApplicationMigration(
     long RecordsAcknowledged,
     long RecordsOnDestination,
     bool DataVerified,
-    bool IdentityTakenOver)
+    bool IdentityTakenOver,
+    long? BlackoutCopiedBytes = null)
 {
     // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
     internal ApplicationMigration(string application, string source, string destination, string status, TimeSpan blackout, TimeSpan stopTime,
-        TimeSpan syncTime, TimeSpan startTime, long recordsAcknowledged, long recordsOnDestination, bool dataVerified, bool identityTakenOver)
+        TimeSpan syncTime, TimeSpan startTime, long recordsAcknowledged, long recordsOnDestination, bool dataVerified, bool identityTakenOver,
+        long? blackoutCopiedBytes = null)
         : this(application, source, destination, status, blackout.TotalSeconds, stopTime.TotalSeconds, syncTime.TotalSeconds, startTime.TotalSeconds,
-            recordsAcknowledged, recordsOnDestination, dataVerified, identityTakenOver) { }
+            recordsAcknowledged, recordsOnDestination, dataVerified, identityTakenOver, blackoutCopiedBytes) { }
 }
 
 /// <summary>A phase of a live update with how long it took in seconds (on the backend's clock).</summary>

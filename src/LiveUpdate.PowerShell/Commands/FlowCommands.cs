@@ -102,6 +102,8 @@ public sealed class TestLiveUpdateCommand : LiveUpdateRequestCmdlet
         var preview = Engine.Preview(Request());
         foreach (var c in preview.Checks)
             WriteVerbose($"{(c.Passed ? "PASS" : "FAIL")} {c.Name}: {c.Message}");
+        if (Engine.Backend is LiveUpdate.Engine.Backends.Power.PowerBackend power)
+            foreach (var line in power.LiveUpdateData(preview).Split('\n')) WriteVerbose(line);
         WriteObject(Quiet ? preview.CanProceed : preview);
     });
 }

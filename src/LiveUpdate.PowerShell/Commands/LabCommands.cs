@@ -5,6 +5,7 @@ using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
 using LiveUpdate.Engine.Backends.Containers;
 using LiveUpdate.Engine.Backends.Simulated;
+using LiveUpdate.Engine.Backends.VirtualMachine;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 
@@ -23,9 +24,9 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
-    /// <summary>Simulated (default), or Container: btrfs disks and container partitions on this Linux host (Linux, its former name, still works).</summary>
+    /// <summary>Simulated (default), Container: btrfs disks and container partitions on this Linux host (Linux, its former name, still works), or VirtualMachine: libvirt domains with kernels of their own.</summary>
     [Parameter]
-    [ValidateSet("Simulated", "Container", "Linux")]
+    [ValidateSet("Simulated", "Container", "Linux", "VirtualMachine")]
     public string Backend { get; set; } = "Simulated";
 
     [Parameter]
@@ -76,6 +77,16 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 WriteObject(Session.Connect(linux).Engine(p => p).Inventory().System);
                 return;
             }
+            if (Backend == VirtualMachineBackend.KindName)
+            {
+                if (PartitionCount != 1 || MyInvocation.BoundParameters.ContainsKey(nameof(FrameProcessors)) || MyInvocation.BoundParameters.ContainsKey(nameof(FrameMemoryMB)) || DiskSizeMB is { Length: > 1 })
+                    throw new LiveUpdateException("ParameterNotSupported", ErrorKind.InvalidArgument,
+                        "A VM lab holds one partition on this host's libvirt: -PartitionCount, -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
+                var vm = VmLabBuilder.Create(full, new VmLabOptions { OsLevel = OsLevel, DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new VmLabOptions().DiskSizeMB }, Context());
+                WriteVerbose($"Created VM lab {full}; it is now the session's system.");
+                WriteObject(Session.Connect(vm).Engine(p => p).Inventory().System);
+                return;
+            }
             var backend = LabBuilder.Create(full, new LabOptions
             {
                 PartitionCount = PartitionCount,
@@ -92,15 +103,16 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
 }
 
 /// <summary>
-/// Connect-LiveUpdateSystem: opens a lab (or a described host) and makes it the session's connection. A connect
-/// that fails leaves the session connected to nothing, so that no later cmdlet acts on the system of before.
+/// Connect-LiveUpdateSystem: opens a lab, a described host, or a Power frame through its HMC, and makes it the
+/// session's connection. A connect that fails leaves the session connected to nothing, so that no later cmdlet acts on
+/// the system of before.
 /// </summary>
-[Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem")]
+[Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(ManagedSystem))]
 [OutputType(typeof(LiveUpdateConnection))]
-public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
+public sealed partial class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
     [Alias("Location")]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
@@ -115,12 +127,12 @@ public sealed class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 
     protected override void ProcessRecord()
     {
-        var full = GetUnresolvedProviderPathFromPSPath(Path);
+        var target = ParameterSetName == HmcSet ? $"-Hmc {Hmc} -ManagedSystem {ManagedSystem}" : "-Path " + GetUnresolvedProviderPathFromPSPath(Path);
         var before = Session.Current;
-        Session.Forget($"Connect-LiveUpdateSystem -Path {full} failed, and the session no longer acts on {(before is null ? "any system" : before.Location)}.");
+        Session.Forget($"Connect-LiveUpdateSystem {target} failed, and the session no longer acts on {(before is null ? "any system" : before.Location)}.");
         RunTerminating(() =>
         {
-            var connection = Session.Connect(Labs.Open(full, force: Force));
+            var connection = Session.Connect(OpenPower() ?? Labs.Open(GetUnresolvedProviderPathFromPSPath(Path), force: Force));
             WriteVerbose($"Connected to {connection}; it is now the session's system.");
             WriteObject(PassThru ? connection : connection.Engine(p => p).Inventory().System);
         });
@@ -176,6 +188,9 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
         var current = Session.Current is { IsOpen: true } c ? c : null;
         var backend = current is not null && SameFolder(current.Location, full) ? current.Engine(p => p).Backend : Labs.Open(full, verify: false);
+        if (backend is ContainerBackend { Description.Lab: false })
+            throw new LiveUpdateException("HostNotALab", ErrorKind.InvalidOperation,
+                $"'{full}' describes a host, not a lab; Remove-LiveUpdateHost removes what LiveUpdate made there and leaves the description and the disks.", full);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
         var operations = OperationJournal.Ids(full).ToList();
         backend.RemoveLab(Context());

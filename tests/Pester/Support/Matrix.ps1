@@ -1,6 +1,8 @@
 # Backend-neutral pieces of the reliability matrix: a lab for the backend under test, a way to run a live update
 # in a child process that an injected fault kills, and the invariants every fault point must hold.
 
+. (Join-Path $PSScriptRoot 'Power.ps1')
+
 function Get-MatrixBackend {
     if ($env:LIVEUPDATE_MATRIX_BACKEND) { $env:LIVEUPDATE_MATRIX_BACKEND } else { 'Simulated' }
 }
@@ -10,19 +12,42 @@ function Get-MatrixSkipReason {
     switch (Get-MatrixBackend) {
         'Simulated' { $null }
         { $_ -in 'Container', 'Linux' } { . (Join-Path $PSScriptRoot 'Linux.ps1'); Get-LinuxSkipReason }
+        'Power' { Get-PowerSkipReason }
+        'VirtualMachine' { . (Join-Path $PSScriptRoot 'VirtualMachine.ps1'); Get-VirtualMachineSkipReason }
         default { "the matrix does not know the backend '$_'" }
     }
 }
 
 function New-MatrixLab {
     param([Parameter(Mandatory)] [string] $Path)
+    if ((Get-MatrixBackend) -eq 'Power') {
+        # One emulated frame for the whole matrix, reset for each lab; Remove-MatrixFrame stops it.
+        if (-not (Get-Variable -Name MatrixFrame -Scope Script -ValueOnly -ErrorAction SilentlyContinue)) { $script:MatrixFrame = New-PowerFrame -Applications 1 }
+        else { Reset-PowerFrame $script:MatrixFrame }
+        return New-PowerLab -Frame $script:MatrixFrame -Path $Path
+    }
     New-LiveUpdateLab -Path $Path -Backend (Get-MatrixBackend)
+}
+
+function Remove-MatrixFrame {
+    # Stops what New-MatrixLab started for the whole matrix (the emulated Power frame), if anything.
+    if (Get-Variable -Name MatrixFrame -Scope Script -ValueOnly -ErrorAction SilentlyContinue) {
+        Get-FrameUnknownCommand $script:MatrixFrame | Should -BeNullOrEmpty -Because 'the emulator must know every command the backend sends'
+        Remove-PowerFrame $script:MatrixFrame
+        $script:MatrixFrame = $null
+    }
+}
+
+function Get-LevelText {
+    # A level as release-technology level-service pack: the build week (7300-02-01-2346) does not order levels.
+    param([Parameter(Mandatory)] $Level)
+    ($Level.ToString() -split '-')[0..2] -join '-'
 }
 
 function Get-NextBundle {
     # The sample bundle that leads from the partition's current level to the next one.
     param([Parameter(Mandatory)] [string] $Lab, [string] $Partition = 'lpar1')
-    $level = (Get-LogicalPartition $Partition).OsLevel.ToString()
+    $level = Get-LevelText (Get-LogicalPartition $Partition).OsLevel
     Get-ChildItem (Join-Path $Lab 'updates') -Directory | Where-Object {
         $m = Get-Content (Join-Path $_.FullName 'manifest.json') -Raw | ConvertFrom-Json
         $m.requiresLevel -eq $level
@@ -89,7 +114,9 @@ function Assert-LiveUpdateInvariant {
     $partitions.Name | Should -Be @('lpar1') -Because 'no surrogate partition may be left over'
     $lpar = $partitions[0]
     $lpar.State | Should -Be 'Running'
-    $level = $lpar.OsLevel.ToString()
+    $level = Get-LevelText $lpar.OsLevel
+    $FromLevel = Get-LevelText $FromLevel
+    $ToLevel = Get-LevelText $ToLevel
     $level | Should -BeIn @($FromLevel, $ToLevel)
 
     $apps = @(Get-Application)
@@ -105,7 +132,7 @@ function Assert-LiveUpdateInvariant {
     $updated = $level -eq $ToLevel
     $vgs = @(Get-VolumeGroup -Partition lpar1)
     @($vgs | Where-Object Role -eq 'Root').Count | Should -Be 1
-    @($vgs | Where-Object Role -notin 'Root', 'OldRoot' | ForEach-Object Name) | Should -BeNullOrEmpty -Because 'no clone or mirror volume group may be left over'
+    @($vgs | Where-Object Role -notin 'Root', 'OldRoot', 'Data' | ForEach-Object Name) | Should -BeNullOrEmpty -Because 'no clone or mirror volume group may be left over'
     if ($updated) { $vgs.Name | Should -Contain 'old_rootvg' -Because 'the old rootvg is kept as the way back' }
     @(Get-VolumeGroup | Where-Object Partition -ne 'lpar1').Count | Should -Be 0
     $inUse = @(Get-PhysicalVolume | Where-Object State -eq 'InUse' | ForEach-Object Name | Sort-Object)
@@ -114,7 +141,7 @@ function Assert-LiveUpdateInvariant {
     @(Get-ChildItem (Join-Path $Lab 'locks') -File -ErrorAction SilentlyContinue).Count | Should -Be 0 -Because 'no lock may be left over'
 
     if ($Result) {
-        $Result.OsLevel.ToString() | Should -Be $level -Because 'the result says at which level the partition ends'
+        Get-LevelText $Result.OsLevel | Should -Be $level -Because 'the result says at which level the partition ends'
         $Result.Status.ToString() | Should -Be ($(if ($updated) { 'Succeeded' } else { 'RolledBack' }))
     }
     $updated

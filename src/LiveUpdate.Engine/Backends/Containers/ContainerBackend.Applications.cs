@@ -30,17 +30,37 @@ public sealed partial class ContainerBackend
         while (true)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            var r = Exec(p, d.Health!, probe: true);
-            if (r.Succeeded) break;
+            var answer = Check(p, d);
+            if (answer is null) break;
             if (clock.Elapsed > timeout)
                 throw new LiveUpdateException("HealthCheckFailed", ErrorKind.OperationStopped,
-                    $"{a.Name} did not answer its health check '{string.Join(" ", d.Health!)}' on {p.Name} within {timeout.TotalSeconds:0.#} s (last exit code {r.ExitCode}).", a.Name);
+                    $"{a.Name} did not answer its health check '{CheckLabel(d)}' on {p.Name} within {timeout.TotalSeconds:0.#} s ({answer}).", a.Name);
             Thread.Sleep(5);
         }
         a.Running = true;
         context.Logger.LogInformation("{Application} answers its health check on {Partition} after {Milliseconds} ms", a.Name, p.Name, (long)clock.Elapsed.TotalMilliseconds);
         return clock.Elapsed;
     }
+
+    /// <summary>
+    /// Runs an application's health check once on a partition: its health command inside the partition, or where it has
+    /// none the built-in check, a TCP connection to its service address and port from the partition's network
+    /// namespace (no process is started). Null when it answers, else what went wrong.
+    /// </summary>
+    private string? Check(ContainerPartition p, HostDescription.ApplicationDescription d)
+    {
+        if (d.Health is { Count: > 0 })
+        {
+            var r = Exec(p, d.Health, probe: true);
+            return r.Succeeded ? null : $"last exit code {r.ExitCode}";
+        }
+        return NamespacedTcp.Answers(Namespace(p), HostDescription.Host(d.ServiceAddress!), d.Port!.Value, TimeSpan.FromSeconds(1)) ? null : "no TCP connection";
+    }
+
+    /// <summary>The health check as a user reads it.</summary>
+    internal static string CheckLabel(HostDescription.ApplicationDescription d) => d.Health is { Count: > 0 }
+        ? string.Join(" ", d.Health)
+        : $"tcp {HostDescription.Host(d.ServiceAddress!)}:{d.Port}";
 
     /// <summary>Stops an application and waits until none of its processes is left; the service address stays unless <paramref name="releaseAddress"/>.</summary>
     private void StopApplication(ContainerState s, ContainerApplication a, ContainerPartition p, OperationContext context, bool releaseAddress = true)
@@ -68,10 +88,11 @@ public sealed partial class ContainerBackend
     }
 
     /// <summary>
-    /// A service address is held as a host address (/32): it never becomes a secondary of the partition's own address,
-    /// which the kernel would drop with it when the partition's address changes (at the take-over).
+    /// A service address is configured as the description gives it, prefix included, so that it has the route to its
+    /// own network. In the network of the partition's address it is a secondary address; every partition's link
+    /// promotes secondaries (promote_secondaries), so the kernel keeps it when the primary goes at the take-over.
     /// </summary>
-    private static string ServiceCidr(HostDescription.ApplicationDescription d) => HostDescription.Host(d.ServiceAddress!) + "/32";
+    private static string ServiceCidr(HostDescription.ApplicationDescription d) => d.ServiceAddress!;
 
     /// <summary>Gratuitous ARP for an address from the partition that now holds it, so neighbours update their caches.</summary>
     private void Announce(ContainerPartition p, string cidr)
@@ -142,7 +163,7 @@ public sealed partial class ContainerBackend
             var sync = clock.Elapsed - stop;
             a.MovePhase = "Started";
             Save(s);
-            context.Logger.LogInformation("Starting {Application} on {Destination} with {Records} records and waiting for '{Check}'", a.Name, r.Destination.Name, copy.OnDestination, string.Join(" ", d.Health!));
+            context.Logger.LogInformation("Starting {Application} on {Destination} with {Records} records and waiting for '{Check}'", a.Name, r.Destination.Name, copy.OnDestination, CheckLabel(d));
             var healthy = StartMoved(s, a, r.Destination, context);
             var blackout = clock.Elapsed;
             context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends after {Milliseconds} ms", a.Name, r.Destination.Name, (long)blackout.TotalMilliseconds);
@@ -165,14 +186,13 @@ public sealed partial class ContainerBackend
     private CopiedData CopyLastChanges(ContainerState s, ContainerApplication a, MoveRoute r, string replaced, OperationContext context)
     {
         var g = SyncChain(s, r.Mirror, r.Volume, r.Chain, context, prune: false);
-        var srcFile = RecordsPath(s, r.From.Serial, a.Name);
-        var acknowledged = srcFile is not null && File.Exists(srcFile) ? File.ReadLines(srcFile).LongCount(l => l.Length > 0) : 0;
+        var source = ReadRecords(s, r.From.Serial, a.Name);
+        var acknowledged = CountLines(source);
         a.HighWater = Math.Max(a.HighWater, acknowledged);
         PlaceVolume(Mnt(r.To.Serial), r.Volume, Path.Combine(MirrorDir(Mnt(r.To.Serial)), GenerationName(r.Mirror, r.Volume, g)), replaced);
-        var dstFile = RecordsPath(s, r.To.Serial, a.Name);
-        var verified = srcFile is null || (File.Exists(dstFile!) ? File.ReadAllBytes(srcFile).AsSpan().SequenceEqual(File.ReadAllBytes(dstFile!)) : !File.Exists(srcFile));
-        var onDestination = dstFile is not null && File.Exists(dstFile) ? File.ReadLines(dstFile).LongCount(l => l.Length > 0) : 0;
-        return new CopiedData(g, acknowledged, onDestination, verified);
+        var destination = AppDescription(a.Name).RecordsFile is null ? null : ReadRecords(s, r.To.Serial, a.Name);
+        var verified = AppDescription(a.Name).RecordsFile is null || (source is null ? destination is null : destination is not null && source.AsSpan().SequenceEqual(destination));
+        return new CopiedData(g, acknowledged, CountLines(destination), verified);
     }
 
     /// <summary>Starts a moved application on its destination and waits for its health check; false when it did not answer.</summary>
@@ -183,7 +203,7 @@ public sealed partial class ContainerBackend
         {
             // Test facility: the application is started but its health check is made to fail at once.
             Exec(dst, d.Start!, purpose: $"Starting {a.Name} on {dst.Name}");
-            context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} (injected)", a.Name, string.Join(" ", d.Health!), dst.Name);
+            context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} (injected)", a.Name, CheckLabel(d), dst.Name);
             return false;
         }
         try
@@ -226,11 +246,11 @@ public sealed partial class ContainerBackend
     public ApplicationRecords ReadApplicationRecords(string application) => Change(OperationContext.None, s =>
     {
         var a = s.App(application)!;
-        var file = RecordsPath(s, a.DataVg, a.Name);
+        var data = ReadRecords(s, a.DataVg, a.Name);
         var sequences = new List<long>();
-        if (file is not null && File.Exists(file))
+        if (data is not null)
         {
-            foreach (var line in File.ReadLines(file))
+            foreach (var line in System.Text.Encoding.UTF8.GetString(data).Split('\n'))
             {
                 var first = line.Split(' ', 2)[0];
                 if (first.Length > 0 && long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) sequences.Add(n);

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
+using Microsoft.Extensions.Logging;
 
 using LiveUpdate.Engine.Backends.Host;
 
@@ -15,30 +16,106 @@ public sealed partial class ContainerBackend
 {
     private void Attach(OperationContext context) => Change(context, s =>
     {
-        foreach (var d in Description.Disks!.Where(d => d.File is not null)) Device(s, d.Name!);
-        EnsureNetwork(s);
         var first = s.Partitions.Count == 0;
-        if (first) Seed(s);
-        foreach (var d in Description.Disks!)
+        // Before anything is attached, mounted or written: every described disk is what it claims and free.
+        var identities = CheckDisks();
+        try
         {
-            var dev = Device(s, d.Name!);
-            _sizes[d.Name!] = _tools.SizeBytes(dev) / (1024 * 1024);
-            if (s.VgOnDisk(d.Name!) is not null) continue;
-            var sig = _tools.Signature(dev);
-            if (sig is not null && !(sig.Value.Label ?? "").StartsWith(LabelPrefix, StringComparison.Ordinal))
-                _foreign[d.Name!] = sig.Value.Type;
-        }
-        foreach (var vg in s.VolumeGroups.Where(v => v.Role != nameof(VolumeGroupRole.OldRoot))) EnsureMounted(s, vg);
-        Save(s);
-        if (!first) return;
-        foreach (var p in s.Partitions.ToList())
-        {
-            if (!PartitionAlive(p)) Boot(s, p, context);
+            foreach (var d in Description.Disks!.Where(d => d.File is not null))
+            {
+                var before = identities.First(i => i.Name == d.Name).Device;
+                var dev = Device(s, d.Name!);
+                if (before is null && !s.LoopsAttached.Contains(d.Name!)) s.LoopsAttached.Add(d.Name!);
+                _ = dev;
+            }
+            EnsureNetwork(s);
+            if (first) Seed(s);
+            foreach (var d in Description.Disks!)
+            {
+                var dev = Device(s, d.Name!);
+                _sizes[d.Name!] = _tools.SizeBytes(dev) / (1024 * 1024);
+                if (s.VgOnDisk(d.Name!) is not null) continue;
+                var sig = _tools.Signature(dev);
+                if (sig is not null && !IsOurs(s, d.Name!, sig.Value.Uuid)) _foreign[d.Name!] = sig.Value.Type;
+            }
+            foreach (var vg in s.VolumeGroups.Where(v => v.Role != nameof(VolumeGroupRole.OldRoot))) EnsureMounted(s, vg);
+            if (!first)
+            {
+                Save(s);
+                return;
+            }
+            foreach (var p in s.Partitions.ToList())
+            {
+                if (!PartitionAlive(p)) Boot(s, p, context);
+                foreach (var a in s.Applications.Where(a => Same(a.Partition, p.Name) && a.Running))
+                    if (!AppAlive(s, a)) StartApplication(s, a, p, context);
+            }
             Save(s);
-            foreach (var a in s.Applications.Where(a => Same(a.Partition, p.Name) && a.Running))
-                if (!AppAlive(s, a)) StartApplication(s, a, p, context);
+        }
+        catch (Exception) when (first)
+        {
+            context.Logger.LogWarning("The first connection to {Path} failed; undoing what it had made", _store.Root);
+            Abandon(s, context);
+            throw;
         }
     });
+
+    /// <summary>
+    /// Resolves every described disk to what it really is and refuses a description in which two disks are one storage
+    /// or a disk is in use on the host (mounted outside the backend's own mount folder, held, swap).
+    /// </summary>
+    private IReadOnlyList<DiskIdentity> CheckDisks()
+    {
+        var ids = Description.Disks!.Select(d => d.Device is not null ? DiskIdentities.OfDevice(d.Name!, d.Device) : DiskIdentities.OfFile(d.Name!, _store.Root, d.File!)).ToList();
+        DiskIdentities.RequireDistinct(ids);
+        var inUse = DiskIdentities.InUse(Path.Combine(_store.Root, "mnt"));
+        foreach (var id in ids) DiskIdentities.RequireUnused(id, inUse);
+        return ids;
+    }
+
+    /// <summary>Undoes a first connection that failed: containers, mounts, loop devices, network and folders it made; no state is left.</summary>
+    private void Abandon(ContainerState s, OperationContext context)
+    {
+        void Try(Action undo)
+        {
+            try
+            {
+                undo();
+            }
+            catch (Exception e) when (e is LiveUpdateException or IOException)
+            {
+                context.Logger.LogWarning("Undoing the failed connection left something behind: {Reason}", e.Message);
+            }
+        }
+        foreach (var p in s.Partitions) Try(() => ShutDown(p, context));
+        Try(() => _tools.Unmount(Path.Combine(_store.Root, "mnt")));
+        foreach (var name in s.LoopsAttached)
+            if (s.LoopDevices.TryGetValue(name, out var loop))
+                Try(() =>
+                {
+                    _tools.Probe("btrfs", "device", "scan", "--forget", loop);
+                    _tools.DetachLoop(loop);
+                });
+        var n = Description.Network!;
+        if (s.NamespaceCreated && n.Namespace is not null) Try(() => _tools.DeleteNamespace(n.Namespace));
+        else if (s.BridgeCreated) Try(() => { if (_tools.LinkExists(n.Namespace, n.Bridge!)) _tools.Ip(n.Namespace, "link", "delete", n.Bridge!); });
+        foreach (var dir in new[] { Path.Combine(_store.Root, "mnt"), RunDir })
+            Try(() => { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); });
+        Try(() => File.Delete(_store.StatePath));
+    }
+
+    /// <summary>
+    /// True when the file system on a disk is one the backend made: recorded in its state, when it was made, with this
+    /// disk and this file-system UUID. A label is not proof: anyone can write one.
+    /// </summary>
+    private static bool IsOurs(ContainerState s, string disk, string? uuid) =>
+        uuid is not null && s.Made.Any(m => Same(m.Disk, disk) && string.Equals(m.Uuid, uuid, StringComparison.OrdinalIgnoreCase));
+
+    private static LiveUpdateException LevelProblem(string partition, string? text) => text is null
+        ? new LiveUpdateException("OsLevelMissing", ErrorKind.ObjectNotFound,
+            $"The root of partition {partition} has no OS level file /{OsLevelFile}. LiveUpdate reads a partition's level from its first line, in the form 7300-02-01 (release, technology level, service pack); create it in the partition's root, e.g. echo 1-0-0 > /{OsLevelFile}, and connect again. Nothing was changed.", partition)
+        : new LiveUpdateException("OsLevelInvalid", ErrorKind.InvalidData,
+            $"The OS level file /{OsLevelFile} of partition {partition} says '{Printable(text)}', not a level in the form 7300-02-01 (release, technology level, service pack). Nothing was changed.", partition);
 
     private void Seed(ContainerState s)
     {
@@ -62,10 +139,19 @@ public sealed partial class ContainerBackend
                 RootVg = serial, Processors = pd.Processors, MemoryMB = pd.MemoryMB,
             });
             EnsureMounted(s, vg);
-            vg.OsLevel = ReadLevel(vg);
-            if (!Directory.Exists(LvPath(Mnt(serial), vg.Lvs.First(l => l.MountPoint == "/"))))
-                throw new LiveUpdateException("RootVgLayoutInvalid", ErrorKind.InvalidData,
-                    $"The root volume group of {pd.Name} has no subvolume 'root' at its top; see about_LiveUpdate_Container for the layout.", pd.Name);
+            foreach (var lv in vg.Lvs.OrderBy(l => l.MountPoint.Length))
+            {
+                try
+                {
+                    Volume(Mnt(serial), lv);
+                }
+                catch (LiveUpdateException e)
+                {
+                    throw new LiveUpdateException("RootVgLayoutInvalid", ErrorKind.InvalidData,
+                        $"The root volume group of {pd.Name} does not have the layout of the description: {e.Message} (see about_LiveUpdate_Container: 'root' at the top, each other logical volume nested at root/<mount point>).", pd.Name, e);
+                }
+            }
+            vg.OsLevel = ReadLevel(vg) ?? throw LevelProblem(pd.Name!, RawLevel(vg));
         }
         foreach (var ad in Description.Applications ?? new List<HostDescription.ApplicationDescription>())
         {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
 
 using LiveUpdate.Engine.Backends.Host;
@@ -106,50 +107,79 @@ public sealed partial class ContainerBackend
         var vg = s.Vg(a.DataVg);
         var service = HostDescription.Host(d.ServiceAddress!) + (d.Port is null ? "" : ":" + d.Port.Value.ToString(CultureInfo.InvariantCulture));
         return new ApplicationInstance(a.Name, a.Partition, AppAlive(s, a) ? ApplicationState.Running : ApplicationState.Stopped,
-            d.DataPath!, vg?.Name ?? "", service, CountRecords(s, a), string.Join(" ", d.Health!), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
+            d.DataPath!, vg?.Name ?? "", service, CountRecords(s, a), CheckLabel(d), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
     }
 
     private long CountRecords(ContainerState s, ContainerApplication a)
     {
-        var d = AppDescription(a.Name);
-        if (d.RecordsFile is null) return 0;
-        var file = RecordsPath(s, a.DataVg, a.Name);
-        if (file is null || !File.Exists(file)) return 0;
         try
         {
-            return File.ReadLines(file).LongCount(l => l.Length > 0);
+            return CountLines(ReadRecords(s, a.DataVg, a.Name));
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or LiveUpdateException)
         {
             return 0;
         }
     }
 
-    /// <summary>Where an application's records file lies on the host, on a given volume group.</summary>
-    private string? RecordsPath(ContainerState s, string vgSerial, string app)
+    /// <summary>The most of an application's records file that the backend reads.</summary>
+    private const long RecordsLimit = 256L * 1024 * 1024;
+
+    /// <summary>An application's records file as a volume group holds it (read without following a link); null when there is none.</summary>
+    private byte[]? ReadRecords(ContainerState s, string vgSerial, string app)
     {
         var d = AppDescription(app);
         var vg = s.Vg(vgSerial);
         if (d.RecordsFile is null || vg is null) return null;
-        return Under(Path.Combine(Mnt(vg.Serial), "root"), d.RecordsFile);
+        var root = Path.Combine(Mnt(vg.Serial), "root");
+        if (!Directory.Exists(root)) return null;
+        using var tree = SafeTree.Open(root);
+        return tree.Read(d.RecordsFile, RecordsLimit);
+    }
+
+    private static long CountLines(byte[]? data)
+    {
+        if (data is null) return 0;
+        long count = 0;
+        var start = 0;
+        for (var i = 0; i <= data.Length; i++)
+        {
+            if (i < data.Length && data[i] != (byte)'\n') continue;
+            if (i > start) count++;
+            start = i + 1;
+        }
+        return count;
     }
 
     private string? ReadLevel(ContainerVg v)
     {
-        var file = Path.Combine(Mnt(v.Serial), "root", OsLevelFile);
+        var root = Path.Combine(Mnt(v.Serial), "root");
+        if (!Directory.Exists(root)) return v.OsLevel;
         try
         {
-            if (File.Exists(file))
-            {
-                var text = File.ReadAllText(file).Trim();
-                if (OsLevel.TryParse(text, out _)) v.OsLevel = text;
-            }
+            using var tree = SafeTree.Open(root);
+            var text = tree.ReadText(OsLevelFile, 4096)?.Split('\n')[0].Trim();
+            if (OsLevel.TryParse(text, out _)) v.OsLevel = text;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or LiveUpdateException)
         {
             // The cached level stands.
         }
         return v.OsLevel;
+    }
+
+    /// <summary>The first line of a volume group's OS level file as it stands, or null when there is none.</summary>
+    private string? RawLevel(ContainerVg v)
+    {
+        try
+        {
+            using var tree = SafeTree.Open(Path.Combine(Mnt(v.Serial), "root"));
+            return tree.ReadText(OsLevelFile, 4096)?.Split('\n')[0].Trim();
+        }
+        catch (LiveUpdateException e)
+        {
+            return e.Message;
+        }
     }
 
     private RootVgClone ToModel(ContainerState s, CloneRecord c)

@@ -69,7 +69,7 @@ public sealed partial class ContainerBackend
         var name = GenerationName(m, lv, g);
         foreach (var vg in chain) _tools.DeleteSubvolume(Path.Combine(MirrorDir(Mnt(vg.Serial)), name));
         var first = Mnt(chain[0].Serial);
-        _tools.Snapshot(LvPath(first, lv), Path.Combine(MirrorDir(first), name), readOnly: true);
+        _tools.Snapshot(Volume(first, lv), Path.Combine(MirrorDir(first), name), readOnly: true);
         for (var i = 1; i < chain.Count; i++)
         {
             var from = MirrorDir(Mnt(chain[i - 1].Serial));

@@ -46,7 +46,7 @@ public sealed partial class ContainerBackend
                 name, p.Processors, p.MemoryMB, string.Join(", ", vg.Disks), ReadLevel(vg));
             EnsureMounted(s, vg);
             var root = LvPath(Mnt(vg.Serial), vg.Lvs.First(l => l.MountPoint == "/"));
-            File.WriteAllText(Path.Combine(root, "etc/hostname"), sur.HostName + "\n");
+            using (var tree = SafeTree.Open(root)) tree.WriteText("etc/hostname", sur.HostName + "\n");
             Fault(Steps.Boot, FaultTiming.During);
             Boot(s, sur, context);
             Save(s);
@@ -144,13 +144,18 @@ public sealed partial class ContainerBackend
             if (sur.Address != o.Address) _tools.DeleteAddress(Namespace(sur), Eth, sur.Address);
             if (PartitionAlive(sur)) _tools.RunFor("Renaming " + surrogate, "nsenter", "--target", sur.LeaderPid.ToString(CultureInfo.InvariantCulture), "--uts", "--", Prerequisites.Tool("hostname"), o.HostName);
             var surRootDir = LvPath(Mnt(surRoot.Serial), surRoot.Lvs.First(l => l.MountPoint == "/"));
-            File.WriteAllText(Path.Combine(surRootDir, "etc/hostname"), o.HostName + "\n");
+            using (var tree = SafeTree.Open(surRootDir)) tree.WriteText("etc/hostname", o.HostName + "\n");
             DeleteChildren(MirrorDir(Mnt(surRoot.Serial)));
             if (m is not null) DropMirror(s, m, context);
             EnsureMounted(s, origRoot);
             DeleteChildren(MirrorDir(Mnt(origRoot.Serial)));
             DeleteChildren(CloneDir(Mnt(origRoot.Serial)));
             _tools.Unmount(Mnt(origRoot.Serial));
+            // Rootvgs kept by earlier updates stay too, one generation older each: old_rootvg becomes old_rootvg1,
+            // old_rootvg1 becomes old_rootvg2, and so on.
+            var kept = s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot && (Same(v.Partition, o.Name) || Same(v.Partition, sur.Name)))
+                .OrderBy(v => v.Name == "old_rootvg" ? 0 : int.TryParse(v.Name.Substring("old_rootvg".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue).ToList();
+            for (var i = 0; i < kept.Count; i++) kept[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
             origRoot.Name = "old_rootvg";
             origRoot.Role = nameof(VolumeGroupRole.OldRoot);
             var clone = s.CloneOf(original);

@@ -29,12 +29,14 @@ public sealed partial class ContainerBackend
         if (pidFile is null) return -1;
         try
         {
-            var text = File.ReadAllText($"/proc/{p.LeaderPid}/root{pidFile}").Trim();
+            // The partition's root as its init sees it, its own mounts included; no link in it is followed.
+            string text;
+            using (var tree = SafeTree.Open($"/proc/{p.LeaderPid}/root", crossMounts: true)) text = (tree.ReadText(pidFile, 64) ?? "").Trim();
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var inner)) return 0;
             var host = HostTools.HostPid(p.LeaderPid, inner);
             return host > 0 && HostTools.Alive(host) ? host : 0;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiveUpdateException)
         {
             return 0;
         }
@@ -47,7 +49,7 @@ public sealed partial class ContainerBackend
         if (pid == 0) return false;
         // No pid file: the health command decides.
         var p = s.Partition(a.Partition)!;
-        return Exec(p, AppDescription(a.Name).Health!, probe: true).Succeeded;
+        return Check(p, AppDescription(a.Name)) is null;
     }
 
     /// <summary>Runs a command inside a partition: every namespace of its init and its root.</summary>
@@ -85,11 +87,10 @@ public sealed partial class ContainerBackend
         _tools.Run("nsenter", "--net=/run/netns/" + ns, "--", Prerequisites.Tool("sysctl"), "-q", "-w",
             "net.ipv4.conf.all.promote_secondaries=1", $"net.ipv4.conf.{Eth}.promote_secondaries=1");
         _tools.AddAddress(ns, Eth, p.Address);
-        Directory.CreateDirectory(RunDir);
+        Folders.CreateOwnerOnly(RunDir);
         var pidFile = Path.Combine(RunDir, p.Token + ".pid");
         var logFile = Path.Combine(RunDir, p.Token + ".log");
         File.Delete(pidFile);
-        var marker = Path.Combine(root, BootedMarker);
         context.Logger.LogInformation("Booting partition {Partition} from {Root} (container {Machine}, network namespace {Namespace}, {Address})",
             p.Name, root, Machine(p), ns, p.Address);
         _tools.RunFor("Booting partition " + p.Name, "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", pidFile, "--output", logFile,
@@ -104,7 +105,7 @@ public sealed partial class ContainerBackend
             if (p.NspawnPid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)) p.NspawnPid = pid;
             if (p.NspawnPid > 0 && p.LeaderPid == 0 || p.LeaderPid > 0 && !HostTools.Alive(p.LeaderPid))
                 p.LeaderPid = HostTools.Children(p.NspawnPid).FirstOrDefault();
-            if (p.LeaderPid > 0 && File.Exists($"/proc/{p.LeaderPid}/root/{BootedMarker}")) break;
+            if (p.LeaderPid > 0 && Booted(p.LeaderPid)) break;
             if (p.NspawnPid > 0 && !HostTools.Alive(p.NspawnPid) || clock.Elapsed > TimeSpan.FromSeconds(30))
             {
                 var log = File.Exists(logFile) ? File.ReadAllText(logFile).Trim() : "";
@@ -114,8 +115,21 @@ public sealed partial class ContainerBackend
             }
             Thread.Sleep(10);
         }
-        _ = marker;
         context.Logger.LogInformation("Partition {Partition} runs: container process {Pid}, init {Leader}", p.Name, p.NspawnPid, p.LeaderPid);
+    }
+
+    /// <summary>True when the partition's init has made its booted marker (a link there does not count).</summary>
+    private static bool Booted(int leader)
+    {
+        try
+        {
+            using var tree = SafeTree.Open($"/proc/{leader}/root", crossMounts: true);
+            return tree.Exists(BootedMarker);
+        }
+        catch (LiveUpdateException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -130,7 +144,7 @@ public sealed partial class ContainerBackend
         StopStrays(p);
         p.NspawnPid = 0;
         p.LeaderPid = 0;
-        File.Delete(Path.Combine(RunDir, p.Token + ".pid"));
+        if (Directory.Exists(RunDir)) File.Delete(Path.Combine(RunDir, p.Token + ".pid"));
     }
 
     private void StopStrays(ContainerPartition p)

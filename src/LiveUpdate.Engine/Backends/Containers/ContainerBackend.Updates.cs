@@ -27,34 +27,24 @@ public sealed partial class ContainerBackend
             Fault(Steps.Install, FaultTiming.Before);
             EnsureMounted(s, vg);
             var root = LvPath(Mnt(vg.Serial), vg.Lvs.First(l => l.MountPoint == "/"));
-            var binds = new[] { "proc", "sys", "dev", "dev/pts" };
-            try
+            var done = 0;
+            foreach (var package in bundle.Packages)
             {
-                foreach (var b in binds) _tools.Bind("/" + b, Path.Combine(root, b));
-                var done = 0;
-                foreach (var package in bundle.Packages)
-                {
-                    context.Logger.LogInformation("Installing {Package} {Version} ({Kind}) into altinst_rootvg of {Partition}", package.Name, package.Version, package.Kind, partition);
-                    if (package.Kind == "overlay") UnpackOverlay(root, bundle.PackagePath(package), package);
-                    else InstallDeb(root, bundle.PackagePath(package), package);
-                    if (++done == (bundle.Packages.Count + 1) / 2) Fault(Steps.Install, FaultTiming.During);
-                    context.Report("Installing " + bundle.Name, package.Name, 100 * done / bundle.Packages.Count);
-                }
+                context.Logger.LogInformation("Installing {Package} {Version} ({Kind}) into altinst_rootvg of {Partition}",
+                    Printable(package.Name), Printable(package.Version), Printable(package.Kind), partition);
+                if (package.Kind == "overlay") UnpackOverlay(root, bundle.PackagePath(package), package, vg.Serial);
+                else InstallDeb(root, bundle.PackagePath(package), package, vg.Serial);
+                if (++done == (bundle.Packages.Count + 1) / 2) Fault(Steps.Install, FaultTiming.During);
+                context.Report("Installing " + bundle.Name, package.Name, 100 * done / bundle.Packages.Count);
             }
-            finally
+            using (var tree = SafeTree.Open(root))
             {
-                foreach (var b in binds.Reverse())
-                {
-                    var target = Path.Combine(root, b);
-                    if (HostTools.IsMountPoint(target)) _tools.Unmount(target);
-                }
+                var lines = new SortedDictionary<string, string>(StringComparer.Ordinal);
+                foreach (var line in (ReadOwnFile(tree, PackagesFile, context) ?? "").Split('\n').Where(l => l.Length > 0)) lines[line.Split(' ')[0]] = line;
+                foreach (var package in bundle.Packages) lines[Printable(package.Name)] = PackageLine(package.Name, package.Version, package.Kind);
+                tree.WriteText(PackagesFile, string.Concat(lines.Values.Select(l => l + "\n")));
+                tree.WriteText(OsLevelFile, bundle.TargetLevel + "\n");
             }
-            var packages = Path.Combine(root, PackagesFile);
-            Directory.CreateDirectory(Path.GetDirectoryName(packages)!);
-            var lines = File.Exists(packages) ? File.ReadAllLines(packages).Where(l => l.Length > 0).ToDictionary(l => l.Split(' ')[0], l => l) : new Dictionary<string, string>();
-            foreach (var package in bundle.Packages) lines[package.Name] = $"{package.Name} {package.Version} {package.Kind}";
-            File.WriteAllText(packages, string.Join("\n", lines.Values.OrderBy(l => l, StringComparer.Ordinal)) + "\n");
-            StateFile.WriteAtomically(Path.Combine(root, OsLevelFile), bundle.TargetLevel + "\n");
             vg.OsLevel = bundle.TargetLevel.ToString();
             c.State = nameof(CloneState.Updated);
             if (!c.AppliedBundles.Contains(bundle.Name)) c.AppliedBundles.Add(bundle.Name);
@@ -65,43 +55,82 @@ public sealed partial class ContainerBackend
         return clone;
     }
 
-    /// <summary>Unpacks an overlay archive with the clone's own tar inside a chroot, so no path in it can reach outside the clone.</summary>
-    private void UnpackOverlay(string root, string archive, BundlePackage package)
+    /// <summary>
+    /// A file the backend keeps in a partition's tree (its packages list): what stands there in its place that is not
+    /// a regular file (a link the partition planted) counts as no file, and the next write replaces it.
+    /// </summary>
+    private static string? ReadOwnFile(SafeTree tree, string path, OperationContext context)
     {
-        var tar = new[] { "bin/tar", "usr/bin/tar" }.FirstOrDefault(t => File.Exists(Path.Combine(root, t)) || IsLink(Path.Combine(root, t)));
-        if (tar is null)
-            throw new LiveUpdateException("OverlayNeedsTar", ErrorKind.NotInstalled, $"The clone has no tar to unpack the overlay {package.Name} inside its own root.", package.Name);
-        var gz = false;
-        using (var f = File.OpenRead(archive)) gz = f.ReadByte() == 0x1f && f.ReadByte() == 0x8b;
-        var args = new List<string> { root, "/" + tar, "-x", "-f", "-", "-C", "/" };
-        if (gz) args.Insert(3, "-z");
-        _tools.RunWithInput(archive, "chroot", args.ToArray());
+        try
+        {
+            return tree.ReadText(path);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "UnsafePath")
+        {
+            context.Logger.LogWarning("{Reason} It is replaced by a file of LiveUpdate's own.", e.Message);
+            return null;
+        }
     }
 
-    private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
+    /// <summary>
+    /// A line of <c>/etc/liveupdate/packages</c>: name, version and kind separated by spaces, each with every space,
+    /// backslash and control character written as <c>\xNN</c>, so that no value can add a line or a field.
+    /// </summary>
+    internal static string PackageLine(string name, string version, string kind) => $"{Printable(name)} {Printable(version)} {Printable(kind)}";
 
-    /// <summary>Installs a Debian package into the clone: with the clone's own dpkg in a chroot where it has one, else the host's dpkg with --root.</summary>
-    private void InstallDeb(string root, string deb, BundlePackage package)
+    /// <summary>A value from a bundle or a partition as it may be written to a file or the log: spaces, backslashes and control characters escaped.</summary>
+    internal static string Printable(string? value)
     {
-        var admin = Path.Combine(root, "var/lib/dpkg");
-        foreach (var dir in new[] { admin, Path.Combine(admin, "info"), Path.Combine(admin, "updates"), Path.Combine(root, "var/log"), Path.Combine(root, "tmp") }) Directory.CreateDirectory(dir);
-        foreach (var file in new[] { "status", "available" })
-            if (!File.Exists(Path.Combine(admin, file))) File.WriteAllText(Path.Combine(admin, file), "");
-        if (File.Exists(Path.Combine(root, "usr/bin/dpkg")))
+        if (value is null) return "";
+        if (!value.Any(ch => ch <= ' ' || ch == '\\' || ch == (char)0x7f || char.IsControl(ch))) return value;
+        var b = new System.Text.StringBuilder(value.Length + 8);
+        foreach (var ch in value)
+            b.Append(ch <= ' ' || ch == '\\' || ch == (char)0x7f || char.IsControl(ch) ? $"\\x{(int)ch:x2}" : ch.ToString());
+        return b.ToString();
+    }
+
+    /// <summary>The name of a container that runs a package's installation in a clone (caught by the sweep of the host's removal).</summary>
+    private string InstallMachine(string serial) => $"lu{Description.Id}pi{serial}";
+
+    /// <summary>
+    /// Unpacks an overlay archive with the clone's own tar in a container of the clone (its standard input is the
+    /// verified archive), so no path or link in it, and no link in the clone, can reach the host.
+    /// </summary>
+    private void UnpackOverlay(string root, string archive, BundlePackage package, string serial)
+    {
+        string? tar;
+        using (var tree = SafeTree.Open(root)) tar = new[] { "bin/tar", "usr/bin/tar" }.FirstOrDefault(t => tree.Lstat(t) is not null);
+        if (tar is null)
+            throw new LiveUpdateException("OverlayNeedsTar", ErrorKind.NotInstalled, $"The clone has no tar (/bin/tar or /usr/bin/tar) to unpack the overlay {Printable(package.Name)} inside its own root.", package.Name);
+        var gz = false;
+        using (var f = File.OpenRead(archive)) gz = f.ReadByte() == 0x1f && f.ReadByte() == 0x8b;
+        var args = new List<string> { "/" + tar, "-x", "-f", "-", "-C", "/" };
+        if (gz) args.Insert(2, "-z");
+        _tools.RunInTree(root, InstallMachine(serial), args, $"Unpacking {Printable(package.Name)} in the clone", standardInputFile: archive);
+    }
+
+    /// <summary>
+    /// Installs a Debian package with the clone's own dpkg in a container of the clone: the package is copied into a
+    /// new folder at the clone's root (no link followed), installed from there and removed again.
+    /// </summary>
+    private void InstallDeb(string root, string deb, BundlePackage package, string serial)
+    {
+        var folder = ".liveupdate-install-" + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+        var inside = folder + "/package.deb";
+        using var tree = SafeTree.Open(root);
+        var dpkg = new[] { "usr/bin/dpkg", "bin/dpkg" }.FirstOrDefault(t => tree.Lstat(t) is not null)
+            ?? throw new LiveUpdateException("DebNeedsDpkg", ErrorKind.NotInstalled,
+                $"The clone has no dpkg (/usr/bin/dpkg) to install {Printable(package.Name)} inside its own root; a package is never installed into a clone by the host's dpkg.", package.Name);
+        try
         {
-            var inside = "/tmp/liveupdate-" + Path.GetFileName(deb);
-            File.Copy(deb, Under(root, inside), overwrite: true);
-            try
-            {
-                _tools.RunFor($"Installing {package.Name} in the clone", "chroot", root, "/usr/bin/dpkg", "--install", inside);
-            }
-            finally
-            {
-                File.Delete(Under(root, inside));
-            }
-            return;
+            tree.CopyIn(deb, inside, (UnixFileMode)0x180);
+            _tools.RunInTree(root, InstallMachine(serial), new[] { "/" + dpkg, "--install", "/" + inside }, $"Installing {Printable(package.Name)} in the clone");
         }
-        _tools.RunFor($"Installing {package.Name} into the clone", "dpkg", "--root=" + root, "--log=" + Path.Combine(root, "var/log/dpkg.log"), "--install", deb);
+        finally
+        {
+            tree.Delete(inside);
+            tree.Delete(folder);
+        }
     }
 
     public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => AdoptOldRootVg(partition, "old_rootvg", context);

@@ -36,20 +36,23 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     /// <summary>The backend's former name, still accepted where a backend is named (<c>-Backend Linux</c>).</summary>
     public const string FormerKindName = "Linux";
     public const string StateFileName = "liveupdate-state.json";
-    private const string StateHeader = "LiveUpdate.LinuxState/1";
+    internal const string StateHeader = "LiveUpdate.LinuxState/1";
     internal const string OsLevelFile = "etc/liveupdate/oslevel";
     internal const string PackagesFile = "etc/liveupdate/packages";
     internal const string BootedMarker = "run/liveupdate.booted";
     private const string Eth = "eth0";
     private static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(30);
 
-    /// <summary>What the backend needs on the host; the lab also needs busybox for its partitions' root and dpkg-deb for its sample bundle.</summary>
+    /// <summary>
+    /// What the backend needs on the host; the lab also needs busybox for its partitions' root and dpkg-deb for its sample
+    /// bundle. Packages are installed by the clone's own tar and dpkg, so the host needs neither for that.
+    /// </summary>
     internal static readonly ToolSet Tools = new("container backend", new[]
     {
         ("btrfs", "btrfs-progs"), ("mkfs.btrfs", "btrfs-progs"), ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"), ("wipefs", "util-linux"), ("blkid", "util-linux"), ("losetup", "mount"), ("mount", "mount"),
-        ("umount", "mount"), ("blockdev", "util-linux"), ("ip", "iproute2"), ("start-stop-daemon", "dpkg"), ("tar", "tar"),
-        ("dpkg", "dpkg"), ("chroot", "coreutils"), ("hostname", "hostname"), ("sysctl", "procps"),
+        ("umount", "mount"), ("blockdev", "util-linux"), ("ip", "iproute2"), ("start-stop-daemon", "dpkg"),
+        ("hostname", "hostname"), ("sysctl", "procps"),
     }, new[] { ("busybox", "busybox-static"), ("dpkg-deb", "dpkg") }, "disks, mounts, containers and network namespaces");
 
     private readonly HostStore<ContainerState> _store;
@@ -61,6 +64,7 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     private ContainerBackend(string root, HostDescription description, bool force)
     {
         _store = new HostStore<ContainerState>(root, StateFileName, StateHeader);
+        _tools.OwnMountRoot = Path.Combine(root, "mnt");
         Description = description;
         _force = force;
     }
@@ -93,9 +97,20 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
         Prerequisites.Check(Tools, lab: false);
         if (!HostDescription.Exists(root))
             throw new LiveUpdateException("NotALab", ErrorKind.InvalidArgument, $"'{path}' holds no {HostDescription.FileName}.", path);
+        Folders.RequireSafe(root, "a host's folder");
         var description = HostDescription.Load(root);
         var backend = new ContainerBackend(root, description, force);
-        backend.Attach(context ?? OperationContext.None);
+        var fresh = !backend._store.Exists;
+        try
+        {
+            backend.Attach(context ?? OperationContext.None);
+        }
+        catch when (fresh && !backend._store.Exists)
+        {
+            // Nothing of a first connection that failed is left, its lock file neither.
+            File.Delete(Path.Combine(root, HostStore<ContainerState>.LockFileName));
+            throw;
+        }
         return backend;
     }
 
@@ -115,7 +130,6 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
     private string HostLink(ContainerPartition p) => $"v{Description.Id}{p.Token}";
     private string Machine(ContainerPartition p) => $"lu{Description.Id}{p.Token}";
     private string Label(string serial) => $"lu.{Description.Id}.vg{serial}";
-    private string LabelPrefix => $"lu.{Description.Id}.";
     private string? BridgeNamespace => Description.Network!.Namespace;
 
     private static string LvPath(string mount, ContainerLv lv) => lv.MountPoint == "/" ? Path.Combine(mount, "root") : Path.Combine(mount, "root", lv.MountPoint.TrimStart('/'));
@@ -176,6 +190,12 @@ public sealed partial class ContainerBackend : ILiveUpdateBackend
                 var result = change(state);
                 _store.Save(state);
                 return result;
+            }
+            catch (Exception e) when (e is not (LiveUpdateException or OperationCanceledException or IOException or UnauthorizedAccessException))
+            {
+                // Whatever a tool or the host answered that the backend did not expect is still a failure of the step
+                // with an id, so the flow rolls back what the step had made.
+                throw new LiveUpdateException("HostStepFailed", ErrorKind.DeviceError, $"The host step failed unexpectedly: {e.Message}", _store.Root, e);
             }
             finally
             {

@@ -58,13 +58,14 @@ public static class ContainerLabBuilder
         if (options.DiskSizeMB < 128)
             throw new LiveUpdateException("DiskSizeInvalid", ErrorKind.InvalidArgument, "A Linux lab disk holds a btrfs file system and needs at least 128 MB.", options.DiskSizeMB);
 
+        Folders.RequireSafe(root, "a lab folder");
         var id = LabScaffold.NewId();
         var description = Describe(id, options);
-        Directory.CreateDirectory(root);
+        Folders.CreateOwnerOnly(root);
         var tools = new HostTools { Log = context.Logger, Cancellation = context.Cancellation };
         try
         {
-            Directory.CreateDirectory(Path.Combine(root, "disks"));
+            Folders.CreateOwnerOnly(Path.Combine(root, "disks"));
             foreach (var d in description.Disks!)
             {
                 LabScaffold.CreateDiskFile(Path.Combine(root, d.File!), options.DiskSizeMB);
@@ -170,6 +171,8 @@ public static class ContainerLabBuilder
             Directory.CreateDirectory(Path.Combine(root, dir));
         File.Copy(Prerequisites.Find("busybox")!, Path.Combine(root, "bin/busybox"));
         foreach (var applet in Applets) File.CreateSymbolicLink(Path.Combine(root, "bin", applet), "busybox");
+        // The partition's own dpkg (busybox's), which installs the Debian packages of an update inside the clone.
+        File.CreateSymbolicLink(Path.Combine(root, "usr/bin/dpkg"), "../../bin/busybox");
         tools.CreateSubvolume(Path.Combine(root, "srv"));
         Directory.CreateDirectory(Path.Combine(root, "srv/recordd"));
         File.WriteAllText(Path.Combine(root, "srv/recordd/records.log"), "");

@@ -10,6 +10,10 @@ internal sealed class ContainerState
     public int NextSerial { get; set; } = 1;
     /// <summary>Loop devices the backend attached, by disk name (lab disks are files).</summary>
     public Dictionary<string, string> LoopDevices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>The disks (by name) whose loop device the backend attached itself: only these it detaches.</summary>
+    public List<string> LoopsAttached { get; set; } = new();
+    /// <summary>The file systems the backend made, by disk and file-system UUID: these alone are "ours".</summary>
+    public List<MadeFileSystem> Made { get; set; } = new();
     public bool NamespaceCreated { get; set; }
     public bool BridgeCreated { get; set; }
     public List<ContainerPartition> Partitions { get; set; } = new();
@@ -28,6 +32,15 @@ internal sealed class ContainerState
     public CloneRecord? CloneOf(string partition) => Clones.FirstOrDefault(c => Same(c.Partition, partition));
     public ContainerMirror? MirrorOf(string partition) => Mirrors.FirstOrDefault(m => Same(m.Partition, partition));
     public ContainerVg? VgOnDisk(string disk) => VolumeGroups.FirstOrDefault(v => v.Disks.Contains(disk, StringComparer.OrdinalIgnoreCase));
+}
+
+/// <summary>A file system the backend made on a disk: recorded before mkfs.btrfs runs, with the UUID it is given.</summary>
+internal sealed class MadeFileSystem
+{
+    public string Disk { get; set; } = "";
+    public string Uuid { get; set; } = "";
+    /// <summary>The block device (major:minor) it was made on.</summary>
+    public string Device { get; set; } = "";
 }
 
 /// <summary>A container partition: the token that names its container, namespace and link, and its processes.</summary>

@@ -100,7 +100,7 @@ public sealed class HostDescription
         /// <summary>Run in the partition; must return once the application runs in the background (its output detached).</summary>
         [JsonPropertyName("start")] public List<string>? Start { get; set; }
         [JsonPropertyName("stop")] public StopDescription? Stop { get; set; }
-        /// <summary>Run in the partition; exit code 0 means healthy.</summary>
+        /// <summary>Run in the partition; exit code 0 means healthy. Optional: without it, the backend checks that <see cref="Port"/> accepts a TCP connection on the service address.</summary>
         [JsonPropertyName("health")] public List<string>? Health { get; set; }
         [JsonPropertyName("healthTimeoutSeconds")] public double HealthTimeoutSeconds { get; set; } = 30;
         /// <summary>The directory (inside the partition) that holds its data; it must lie on a logical volume other than the root one.</summary>
@@ -148,71 +148,84 @@ public sealed class HostDescription
     private static LiveUpdateException Invalid(string path, string what) =>
         new("HostDescriptionInvalid", ErrorKind.InvalidData, $"The host description '{path}' {what}.", path);
 
-    private static readonly Regex Token = new("^[a-z0-9]{2,8}$", RegexOptions.CultureInvariant);
-    private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", RegexOptions.CultureInvariant);
-    private static readonly Regex LinkName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$", RegexOptions.CultureInvariant);
+    private static readonly Regex Token = new("^[a-z0-9]{2,8}\\z", RegexOptions.CultureInvariant);
+    private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\\z", RegexOptions.CultureInvariant);
+    private static readonly Regex LinkName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\\z", RegexOptions.CultureInvariant);
 
     /// <summary>Checks everything the backend relies on; the error names the first problem.</summary>
     public void Validate(string path)
     {
-        if (Format != FormatName) throw Invalid(path, $"has format '{Format}', not '{FormatName}'");
+        if (Format != FormatName) throw Invalid(path, $"has format '{Escaped(Format ?? "")}', not '{FormatName}'");
         if (string.IsNullOrWhiteSpace(Name)) throw Invalid(path, "names no system");
-        if (Id is null || !Token.IsMatch(Id)) throw Invalid(path, $"has id '{Id}'; an id is 2 to 8 lower-case letters or digits");
+        if (Id is null || !Token.IsMatch(Id)) throw Invalid(path, $"has id '{Escaped(Id ?? "")}'; an id is 2 to 8 lower-case letters or digits");
         if (Network?.Bridge is null || !LinkName.IsMatch(Network.Bridge)) throw Invalid(path, "names no valid network bridge (network.bridge, at most 15 characters)");
-        if (Network.Namespace is not null && !SafeName.IsMatch(Network.Namespace)) throw Invalid(path, $"has an invalid network namespace '{Network.Namespace}'");
-        if (Network.Gateway is not null && !TryParseCidr(Network.Gateway, out _, out _)) throw Invalid(path, $"has gateway '{Network.Gateway}', not an address/prefix");
+        if (Network.Namespace is not null && !SafeName.IsMatch(Network.Namespace)) throw Invalid(path, $"has an invalid network namespace '{Escaped(Network.Namespace ?? "")}'");
+        if (Network.Gateway is not null && !TryParseCidr(Network.Gateway, out _, out _)) throw Invalid(path, $"has gateway '{Escaped(Network.Gateway ?? "")}', not an address/prefix");
         if (Disks is null || Disks.Count == 0) throw Invalid(path, "lists no disks");
         var disks = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var d in Disks)
         {
-            if (d.Name is null || !SafeName.IsMatch(d.Name)) throw Invalid(path, $"has a disk with an invalid name '{d.Name}'");
+            if (d.Name is null || !SafeName.IsMatch(d.Name)) throw Invalid(path, $"has a disk with an invalid name '{Escaped(d.Name ?? "")}'");
             if (!disks.Add(d.Name)) throw Invalid(path, $"names disk {d.Name} twice");
             if ((d.Device is null) == (d.File is null)) throw Invalid(path, $"gives disk {d.Name} neither or both of device and file; give one");
-            if (d.Device is not null && !d.Device.StartsWith("/dev/", StringComparison.Ordinal)) throw Invalid(path, $"gives disk {d.Name} the device '{d.Device}', which is not under /dev");
-            if (d.File is not null && (Path.IsPathRooted(d.File) || d.File.Split('/').Contains(".."))) throw Invalid(path, $"gives disk {d.Name} the file '{d.File}', which is not inside the folder");
+            if (d.Device is not null && !IsDevicePath(d.Device)) throw Invalid(path, $"gives disk {d.Name} the device '{Escaped(d.Device)}', not a plain path under /dev (letters, digits and . _ - + : @ /, no '.' or '..' component)");
+            if (d.File is not null && !IsFolderFile(d.File)) throw Invalid(path, $"gives disk {d.Name} the file '{Escaped(d.File)}', not a plain relative path inside the folder (letters, digits and . _ - + /, no '..')");
         }
         if (Partitions is null || Partitions.Count == 0) throw Invalid(path, "lists no partitions");
         var parts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var p in Partitions)
         {
-            if (p.Name is null || !SafeName.IsMatch(p.Name)) throw Invalid(path, $"has a partition with an invalid name '{p.Name}'");
+            if (p.Name is null || !SafeName.IsMatch(p.Name)) throw Invalid(path, $"has a partition with an invalid name '{Escaped(p.Name ?? "")}'");
             if (!parts.Add(p.Name)) throw Invalid(path, $"names partition {p.Name} twice");
-            if (p.Address is null || !TryParseCidr(p.Address, out _, out _)) throw Invalid(path, $"gives partition {p.Name} the address '{p.Address}', not an address/prefix");
+            if (p.Address is null || !TryParseCidr(p.Address, out _, out _)) throw Invalid(path, $"gives partition {p.Name} the address '{Escaped(p.Address ?? "")}', not an address/prefix");
             if (p.RootDisks is null || p.RootDisks.Count == 0) throw Invalid(path, $"gives partition {p.Name} no root disks");
             foreach (var rd in p.RootDisks)
             {
                 if (!disks.Contains(rd)) throw Invalid(path, $"gives partition {p.Name} the root disk {rd}, which it does not list under disks");
                 if (!used.Add(rd)) throw Invalid(path, $"gives disk {rd} to two partitions");
             }
-            if (p.HostName is null || !SafeName.IsMatch(p.HostName)) throw Invalid(path, $"gives partition {p.Name} the invalid host name '{p.HostName}'");
+            if (p.HostName is null || !SafeName.IsMatch(p.HostName)) throw Invalid(path, $"gives partition {p.Name} the invalid host name '{Escaped(p.HostName ?? "")}'");
             var lvs = p.LogicalVolumes ?? new List<LogicalVolumeDescription>();
             if (lvs.Count(l => l.MountPoint == "/") != 1) throw Invalid(path, $"gives partition {p.Name} not exactly one logical volume mounted at /");
             foreach (var lv in lvs)
             {
-                if (lv.Name is null || !SafeName.IsMatch(lv.Name) || lv.Name.Contains('@')) throw Invalid(path, $"gives partition {p.Name} a logical volume with the invalid name '{lv.Name}'");
-                if (lv.MountPoint is null || !IsCleanAbsolute(lv.MountPoint)) throw Invalid(path, $"gives logical volume {lv.Name} of {p.Name} the mount point '{lv.MountPoint}'");
+                if (lv.Name is null || !SafeName.IsMatch(lv.Name) || lv.Name.Contains('@')) throw Invalid(path, $"gives partition {p.Name} a logical volume with the invalid name '{Escaped(lv.Name ?? "")}'");
+                if (lv.MountPoint is null || !IsCleanAbsolute(lv.MountPoint)) throw Invalid(path, $"gives logical volume {lv.Name} of {p.Name} the mount point '{Escaped(lv.MountPoint ?? "")}'");
             }
         }
         var apps = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var a in Applications ?? new List<ApplicationDescription>())
         {
-            if (a.Name is null || !SafeName.IsMatch(a.Name)) throw Invalid(path, $"has an application with an invalid name '{a.Name}'");
+            if (a.Name is null || !SafeName.IsMatch(a.Name)) throw Invalid(path, $"has an application with an invalid name '{Escaped(a.Name ?? "")}'");
             if (!apps.Add(a.Name)) throw Invalid(path, $"names application {a.Name} twice");
             var p = Partitions.FirstOrDefault(x => string.Equals(x.Name, a.Partition, StringComparison.OrdinalIgnoreCase))
-                ?? throw Invalid(path, $"puts application {a.Name} on '{a.Partition}', which it does not list under partitions");
+                ?? throw Invalid(path, $"puts application {a.Name} on '{Escaped(a.Partition ?? "")}', which it does not list under partitions");
             if (a.Start is null || a.Start.Count == 0) throw Invalid(path, $"gives application {a.Name} no start command");
-            if (a.Health is null || a.Health.Count == 0) throw Invalid(path, $"gives application {a.Name} no health command");
+            if (a.Health is { Count: 0 }) throw Invalid(path, $"gives application {a.Name} an empty health command; leave it out for the built-in TCP check of its port");
+            if (a.Health is null && a.Port is null) throw Invalid(path, $"gives application {a.Name} neither a health command nor a port; without a command the backend checks that the port accepts a TCP connection");
+            if (a.Port is not null and (< 1 or > 65535)) throw Invalid(path, $"gives application {a.Name} the port {a.Port}, not 1 to 65535");
             if (a.Stop is null || (a.Stop.Command is null or { Count: 0 } && (a.Stop.Signal is null || a.Stop.PidFile is null)))
                 throw Invalid(path, $"gives application {a.Name} no stop: a command, or a signal with a pidFile");
             if (a.Stop.Signal is not null) Native.Signal(a.Stop.Signal);
-            if (a.ServiceAddress is null || !TryParseCidr(a.ServiceAddress, out _, out _)) throw Invalid(path, $"gives application {a.Name} the service address '{a.ServiceAddress}', not an address/prefix");
-            if (a.DataPath is null || !IsCleanAbsolute(a.DataPath)) throw Invalid(path, $"gives application {a.Name} the data path '{a.DataPath}'");
+            if (a.ServiceAddress is null || !TryParseCidr(a.ServiceAddress, out _, out _)) throw Invalid(path, $"gives application {a.Name} the service address '{Escaped(a.ServiceAddress ?? "")}', not an address/prefix");
+            if (a.DataPath is null || !IsCleanAbsolute(a.DataPath)) throw Invalid(path, $"gives application {a.Name} the data path '{Escaped(a.DataPath ?? "")}'");
             var lv = DataVolume(p, a.DataPath);
             if (lv is null || lv.MountPoint == "/")
                 throw Invalid(path, $"keeps the data of {a.Name} ({a.DataPath}) on the root logical volume of {p.Name}; data must lie on a logical volume of its own, which the mirror carries to the updated partition");
         }
     }
+
+    private static readonly Regex DevicePath = new(@"^/dev(/[A-Za-z0-9_.+:@-]+)+\z", RegexOptions.CultureInvariant);
+    private static readonly Regex FolderFile = new(@"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*\z", RegexOptions.CultureInvariant);
+
+    /// <summary>A device path the backend passes on (to mount, among others): under /dev, no "." or "..", no comma, space or control character.</summary>
+    public static bool IsDevicePath(string p) => DevicePath.IsMatch(p) && !p.Split('/').Any(c => c is "." or "..");
+
+    /// <summary>A disk file inside the description's folder.</summary>
+    public static bool IsFolderFile(string p) => FolderFile.IsMatch(p) && !p.Split('/').Any(c => c is "." or "..");
+
+    private static string Escaped(string text) => Regex.Replace(text, @"[\x00-\x1f\x7f]", m => $"\\x{(int)m.Value[0]:x2}");
 
     private static bool IsCleanAbsolute(string p) => p.StartsWith("/", StringComparison.Ordinal) && !p.Split('/').Any(s => s is "." or "..") && !p.Contains("//") && (p == "/" || !p.EndsWith("/", StringComparison.Ordinal));
 
@@ -222,29 +235,11 @@ public sealed class HostDescription
             .Where(l => l.MountPoint == "/" || dataPath == l.MountPoint || dataPath.StartsWith(l.MountPoint + "/", StringComparison.Ordinal))
             .OrderByDescending(l => l.MountPoint!.Length).FirstOrDefault();
 
-    public static bool TryParseCidr(string text, out IPAddress address, out int prefix)
-    {
-        address = IPAddress.None;
-        prefix = 0;
-        var parts = text.Split('/');
-        if (parts.Length != 2 || !IPAddress.TryParse(parts[0], out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) return false;
-        if (!int.TryParse(parts[1], out prefix) || prefix is < 1 or > 32) return false;
-        address = a;
-        return true;
-    }
+    public static bool TryParseCidr(string text, out IPAddress address, out int prefix) => Backends.Host.Cidr.TryParse(text, out address, out prefix);
 
     /// <summary>The address of a CIDR without its prefix.</summary>
-    public static string Host(string cidr) => cidr.Split('/')[0];
+    public static string Host(string cidr) => Backends.Host.Cidr.Host(cidr);
 
     /// <summary>The address in the same network with the given host number (e.g. .101 of 198.18.0.1/24).</summary>
-    public static string WithHostNumber(string cidr, int number)
-    {
-        TryParseCidr(cidr, out var a, out var prefix);
-        var bytes = a.GetAddressBytes();
-        var value = (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]);
-        var mask = prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix);
-        var host = (uint)number & ~mask;
-        var result = (value & mask) | host;
-        return $"{result >> 24}.{(result >> 16) & 255}.{(result >> 8) & 255}.{result & 255}/{prefix}";
-    }
+    public static string WithHostNumber(string cidr, int number) => Backends.Host.Cidr.WithHostNumber(cidr, number);
 }

@@ -8,9 +8,11 @@ namespace LiveUpdate.Engine.Backends.Host;
 /// <summary>btrfs file systems and subvolumes: make, snapshot, delete, send and receive, usage.</summary>
 internal sealed partial class HostTools
 {
-    public void MakeBtrfs(IReadOnlyList<string> devices, string label)
+    /// <summary>Makes a btrfs over the devices; with <paramref name="uuid"/> it gets that file-system UUID (recorded by the caller beforehand).</summary>
+    public void MakeBtrfs(IReadOnlyList<string> devices, string label, string? uuid = null)
     {
         var args = new List<string> { "--force", "--quiet", "--label", label, "--data", "single", "--metadata", devices.Count > 1 ? "raid1" : "dup" };
+        if (uuid is not null) { args.Add("--uuid"); args.Add(uuid); }
         args.AddRange(devices);
         _runner.Run(Prerequisites.Tool("mkfs.btrfs"), args, Log, purpose: "Making a file system", cancellation: Cancellation);
     }

@@ -25,6 +25,7 @@ internal sealed partial class HostTools
 
     public void DetachLoop(string device)
     {
+        DetachCopies(device);
         var r = Probe("losetup", "--detach", device);
         if (!r.Succeeded && File.Exists("/sys/block/" + Path.GetFileName(device) + "/loop/backing_file"))
             throw new CommandFailedException(r.Command, r.ExitCode, r.StandardError, "Detaching a loop device");
@@ -48,6 +49,7 @@ internal sealed partial class HostTools
     public void Wipe(string device)
     {
         foreach (var m in MountsOfDevice(device).OrderByDescending(m => m.MountPoint.Length)) Unmount(m.MountPoint);
+        DetachCopies(device);
         Probe("btrfs", "device", "scan", "--forget", device);
         Run("wipefs", "--all", "--quiet", device);
     }

@@ -73,3 +73,48 @@ internal sealed partial class HostTools
         return arping?.Concat(new[] { "-U", "-c", "1", "-I", link, address }).ToArray();
     }
 }
+
+/// <summary>
+/// A TCP connection made from inside a network namespace without starting a process: a new thread enters the
+/// namespace (setns), makes the socket there and connects; the socket stays in that namespace, the thread ends.
+/// </summary>
+internal static class NamespacedTcp
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setns", SetLastError = true)]
+    private static extern int sys_setns(int fd, int nstype);
+
+    private const int CLONE_NEWNET = 0x40000000;
+
+    /// <summary>True when something accepts a TCP connection on the address and port, as seen from the namespace (null: this process's own).</summary>
+    public static bool Answers(string? netns, string address, int port, TimeSpan timeout)
+    {
+        var answered = false;
+        var thread = new System.Threading.Thread(() =>
+        {
+            var fd = -1;
+            try
+            {
+                if (netns is not null)
+                {
+                    fd = Native.OpenAt(Native.AT_FDCWD, "/run/netns/" + netns, Native.O_RDONLY, 0, out _);
+                    if (fd < 0 || sys_setns(fd, CLONE_NEWNET) != 0) return;
+                }
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                using var cancel = new System.Threading.CancellationTokenSource(timeout);
+                socket.ConnectAsync(System.Net.IPAddress.Parse(address), port, cancel.Token).AsTask().GetAwaiter().GetResult();
+                answered = socket.Connected;
+                socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                answered = false;
+            }
+            finally
+            {
+                if (fd >= 0) Native.Close(fd);
+            }
+        }) { IsBackground = true, Name = "LiveUpdate TCP check" };
+        thread.Start();
+        return thread.Join(timeout + TimeSpan.FromSeconds(1)) && answered;
+    }
+}

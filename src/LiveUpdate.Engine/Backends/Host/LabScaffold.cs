@@ -122,7 +122,8 @@ internal static class LabScaffold
             Write(pkg, "DEBIAN/postinst", $"#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n  test -r /proc/self/status\n  echo \"{name} {version} configured\" >> /var/log/lab-base.log\nfi\n", executable: true);
             Write(pkg, $"usr/share/lab-base/release", level + "\n");
             var deb = Path.Combine(work, name + ".deb");
-            tools.Run("dpkg-deb", "--root-owner-group", "--build", pkg, deb);
+            // gzip: busybox's dpkg, the lab partitions' own, reads that.
+            tools.Run("dpkg-deb", "-Zgzip", "--root-owner-group", "--build", pkg, deb);
             return File.ReadAllBytes(deb);
         }
         finally

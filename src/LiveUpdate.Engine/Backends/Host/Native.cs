@@ -5,10 +5,16 @@ using LiveUpdate.Engine.Flow;
 namespace LiveUpdate.Engine.Backends.Host;
 
 /// <summary>The few system calls the Linux backends need that .NET does not offer.</summary>
-internal static class Native
+internal static partial class Native
 {
     [DllImport("libc", SetLastError = true)]
     private static extern uint geteuid();
+
+    [DllImport("libc")]
+    private static extern uint getegid();
+
+    public static uint EffectiveUid => geteuid();
+    public static uint EffectiveGid => getegid();
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int sys_kill(int pid, int signal);

@@ -56,7 +56,8 @@ public static class LabBuilder
         if (!Model.OsLevel.TryParse(options.OsLevel, out var level))
             throw new LiveUpdateException("OsLevelInvalid", ErrorKind.InvalidArgument, $"'{options.OsLevel}' is not an OS level such as 7300-02-01.", options.OsLevel);
 
-        Directory.CreateDirectory(root);
+        Folders.RequireSafe(root, "a lab folder");
+        Folders.CreateOwnerOnly(root);
         var backend = SimulatedBackend.CreateEmpty(root);
         var s = new LabState
         {
