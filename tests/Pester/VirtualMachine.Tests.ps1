@@ -148,7 +148,8 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound*'
         $d.partitions[0].domain = Get-VmDomain lpar1
-        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0]
+        # A connect that failed leaves the session connected to nothing: the lab is named.
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0]
         $held = [IO.File]::Open($free.Location, 'Open', 'Read', 'ReadWrite')
         try {
             $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
@@ -182,7 +183,8 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $domain = Get-VmDomain lpar1
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
+        # A connect that failed leaves the session connected to nothing: the lab is named.
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
         { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null
