@@ -74,9 +74,13 @@ public sealed partial class VirtualMachineBackend
         WaitReady(p, target, disk, context);
     }
 
-    /// <summary>Waits until a block job has copied everything and mirrors (ready).</summary>
-    private void WaitReady(VmPartition p, string target, string disk, OperationContext context)
+    /// <summary>
+    /// Waits until a block job has copied everything and mirrors (ready). A synchronous mirror of a guest that writes
+    /// has a write or two in flight at any instant, so readiness is waited for, never read off one sample.
+    /// </summary>
+    private void WaitReady(VmPartition p, string target, string disk, OperationContext context, TimeSpan? timeout = null)
     {
+        var limit = timeout ?? TimeSpan.FromMinutes(30);
         var clock = Stopwatch.StartNew();
         while (true)
         {
@@ -84,8 +88,9 @@ public sealed partial class VirtualMachineBackend
             var job = Libvirt.Job(p.Domain, target)
                 ?? throw new LiveUpdateException("BlockCopyFailed", ErrorKind.DeviceError, $"The block copy of {p.Name} {target} onto {disk} ended by itself.", disk);
             if (job.Total > 0 && job.Remaining == 0) return;
-            if (clock.Elapsed > TimeSpan.FromMinutes(30))
-                throw new LiveUpdateException("BlockCopyFailed", ErrorKind.OperationStopped, $"The block copy of {p.Name} {target} onto {disk} did not get ready.", disk);
+            if (clock.Elapsed > limit)
+                throw new LiveUpdateException(timeout is null ? "BlockCopyFailed" : "MirrorNotSynchronized", ErrorKind.OperationStopped,
+                    $"The block copy of {p.Name} {target} onto {disk} did not get ready within {limit.TotalSeconds:0} s.", disk);
             if (job.Total > 0) context.Report("Copying " + p.Name + " " + target, disk, (int)(100 * job.Copied / job.Total));
             Thread.Sleep(20);
         }
@@ -143,9 +148,12 @@ public sealed partial class VirtualMachineBackend
             Fault(Steps.Import, FaultTiming.Before);
             // The mirror stays a synchronous job of the original's QEMU until the blackout: a disk that a running job
             // writes cannot be plugged into the surrogate (its guest would cache blocks that change under it).
-            foreach (var (source, _) in m.Pairs.Where(kv => !m.Ended.Contains(kv.Key)))
-                if (Libvirt.Job(p.Domain, TargetOf(p, source)) is not { Remaining: 0 })
-                    throw new LiveUpdateException("MirrorNotSynchronized", ErrorKind.InvalidOperation, $"The mirror of {partition}'s {source} is not synchronized.", partition);
+            foreach (var (source, target) in m.Pairs.Where(kv => !m.Ended.Contains(kv.Key)))
+            {
+                if (Libvirt.Job(p.Domain, TargetOf(p, source)) is null)
+                    throw new LiveUpdateException("MirrorNotSynchronized", ErrorKind.InvalidOperation, $"The mirror of {partition}'s {source} is not synchronized: its job has ended.", partition);
+                WaitReady(p, TargetOf(p, source), target, context, TimeSpan.FromSeconds(30));
+            }
             context.Logger.LogInformation("Importing the mirror of {Partition} on {Disks} into {Surrogate}: it stays synchronous and is plugged in at the blackout", partition, string.Join(", ", mirror.Disks), surrogate);
             Fault(Steps.Import, FaultTiming.During);
             m.State = nameof(MirrorState.Imported);
