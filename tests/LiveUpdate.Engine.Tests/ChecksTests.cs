@@ -165,9 +165,9 @@ public sealed class ChecksTests : IDisposable
         Assert.Null(Checks.NoSurrogate(_inv, _lpar1));
 
         var clone = new RootVgClone("lpar1", "altinst_rootvg", new[] { "hdisk1" }, _lpar1.OsLevel, _lpar1.OsLevel, CloneState.Cloned,
-            Array.Empty<string>(), null, TimeSpan.FromSeconds(30), _inv.System.Clock);
+            Array.Empty<string>(), null, 30, _inv.System.Clock);
         AssertError(Checks.NoClone(_inv with { Clones = new[] { clone } }, _lpar1), "CloneExists", ErrorKind.ResourceExists, "lpar1");
-        var mirror = new RootVgMirror("lpar1", "rootvg", new[] { "hdisk2" }, MirrorState.Synchronized, null, null, TimeSpan.FromSeconds(60), _inv.System.Clock);
+        var mirror = new RootVgMirror("lpar1", "rootvg", new[] { "hdisk2" }, MirrorState.Synchronized, null, null, 60, _inv.System.Clock);
         AssertError(Checks.NoMirror(_inv with { Mirrors = new[] { mirror } }, _lpar1), "MirrorExists", ErrorKind.ResourceExists, "lpar1");
         var surrogate = _lpar1 with { Name = "lpar1_surrogate", Id = 2, SurrogateOf = "lpar1" };
         AssertError(Checks.NoSurrogate(_inv with { Partitions = new[] { _lpar1, surrogate } }, _lpar1), "SurrogateExists", ErrorKind.ResourceExists, "lpar1");
