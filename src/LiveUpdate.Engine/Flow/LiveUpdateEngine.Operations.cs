@@ -425,6 +425,13 @@ public sealed partial class LiveUpdateEngine
                 foreach (var name in j.Applications)
                 {
                     var app = Inventory().Applications.FirstOrDefault(a => Same(a.Name, name));
+                    // An application that an interrupted attempt left mid-move is put right first: it continues where
+                    // its newest data is (on the surrogate: already moved), or runs on the original again and moves.
+                    if (app is not null && app.State != ApplicationState.Running)
+                    {
+                        Backend.RecoverApplication(name, context);
+                        app = Inventory().Applications.FirstOrDefault(a => Same(a.Name, name));
+                    }
                     if (app is null || !Same(app.Partition, p)) continue; // already moved
                     // A stop request still counts until the first application stops; after that the move finishes.
                     if (!j.Events("ApplicationMoved").Any()) context.Cancellation.ThrowIfCancellationRequested();
