@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -239,8 +240,6 @@ def stop_partitions(root):
         f.save()
     finally:
         f.unlock()
-    for p in os.listdir(os.path.join(root, 'run')) if os.path.isdir(os.path.join(root, 'run')) else []:
-        pass
 
 
 def fresh(root, ident, opts, client_key):
@@ -305,6 +304,20 @@ def up(opts):
     }))
 
 
+def end_processes_in(ns):
+    """Ends what still runs in a namespace of the frame (the sessions its sshd forked for clients that have gone):
+    once the namespace's links are gone no FIN reaches them, and they would wait for their clients forever."""
+    out = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, text=True).stdout.split()
+    pids = [int(p) for p in out if p.isdigit() and int(p) != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        fr.stop_pid(pid)
+
+
 def down(opts):
     root = os.path.abspath(opts.frame)
     try:
@@ -318,6 +331,7 @@ def down(opts):
     n = names(opts.ident)
     for ns in [n['hmc'], n['vios']] + n['slots']:
         if os.path.exists('/run/netns/' + ns):
+            end_processes_in(ns)
             sh('ip', 'netns', 'delete', ns, check=False)
     for i in range(2 + SLOTS):
         sh('ip', 'link', 'delete', 'lu%sv%d' % (opts.ident, i), check=False)
