@@ -183,8 +183,8 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        # A connect that failed leaves the session connected to nothing: the lab is named.
-        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
+        # The session is still connected to the lab (naming it would connect anew, which asks the dead agent).
+        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
         { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null
@@ -198,9 +198,10 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $plant = 'cd /etc/liveupdate && rm -f packages && ln -s /etc/shadow packages && ln -sf /dev/zero /etc/motd && ln -sf /proc/1/root /opt/recordd/host && ln -sf /nonexistent /etc/dangling && rm -f /opt/recordd/VERSION && ln -s /etc/passwd /opt/recordd/VERSION && ln -sf /etc/hostname /etc/hostname.host && sync'
         Invoke-Guest $domain '/bin/sh', '-c', $plant | Out-Null
         $env:LIVEUPDATE_FAULT = 'Boot:During'
-        try { $null = Connect-LiveUpdateSystem -Path $script:lab; $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab) -ErrorAction SilentlyContinue }
+        try { $null = Connect-LiveUpdateSystem -Path $script:lab; $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab) -ErrorAction SilentlyContinue -ErrorVariable failure }
         finally { $env:LIVEUPDATE_FAULT = $null }
         $null = Connect-LiveUpdateSystem -Path $script:lab
+        $r | Should -Not -BeNullOrEmpty -Because "the injected fault rolls the update back ($($failure | Select-Object -First 1))"
         $r.Status | Should -Be 'RolledBack'
         $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab)
         $r.Status | Should -Be 'Succeeded'
