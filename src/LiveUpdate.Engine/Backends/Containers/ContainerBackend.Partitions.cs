@@ -153,10 +153,9 @@ public sealed partial class ContainerBackend
             _tools.Unmount(Mnt(origRoot.Serial));
             // Rootvgs kept by earlier updates stay too, one generation older each: old_rootvg becomes old_rootvg1,
             // old_rootvg1 becomes old_rootvg2, and so on.
-            var kept = s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot && (Same(v.Partition, o.Name) || Same(v.Partition, sur.Name)))
-                .OrderBy(v => v.Name == "old_rootvg" ? 0 : int.TryParse(v.Name.Substring("old_rootvg".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue).ToList();
-            for (var i = 0; i < kept.Count; i++) kept[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
-            origRoot.Name = "old_rootvg";
+            OldRootVgs.Age(s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot && (Same(v.Partition, o.Name) || Same(v.Partition, sur.Name))),
+                v => v.Name, (v, name) => v.Name = name);
+            origRoot.Name = OldRootVgs.Newest;
             origRoot.Role = nameof(VolumeGroupRole.OldRoot);
             var clone = s.CloneOf(original);
             if (clone is not null) s.Clones.Remove(clone);

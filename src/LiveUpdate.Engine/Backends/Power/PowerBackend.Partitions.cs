@@ -312,9 +312,9 @@ public sealed partial class PowerBackend
     {
         Change(rec.Name, AixCommands.Configure(), "configuring the original's disks (cfgmgr)");
         var seen = DisksOn(rec.Name);
-        var older = s.OldRoots.Where(o => Same(o.Partition, original)).OrderBy(o => o.Name.Length).ThenBy(o => o.Name, StringComparer.Ordinal).ToList();
-        for (var i = older.Count - 1; i >= 0; i--) older[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
-        var kept = new OldRootRecord { Partition = original, Name = "old_rootvg", Pvids = rec.OldRootPvids.ToList(), Level = rec.OriginalLevel ?? "" };
+        var older = s.OldRoots.Where(o => Same(o.Partition, original)).ToList();
+        OldRootVgs.Age(older, o => o.Name, (o, name) => o.Name = name);
+        var kept = new OldRootRecord { Partition = original, Name = OldRootVgs.Newest, Pvids = rec.OldRootPvids.ToList(), Level = rec.OriginalLevel ?? "" };
         foreach (var o in older.Append(kept))
         {
             var disk = seen.FirstOrDefault(d => o.Pvids.Contains(d.Pvid));

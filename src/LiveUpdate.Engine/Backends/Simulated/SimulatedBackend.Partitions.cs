@@ -1,5 +1,4 @@
 using System;
-using System.Globalization;
 using System.IO;
 using System.Linq;
 using LiveUpdate.Engine.Flow;
@@ -112,11 +111,10 @@ public sealed partial class SimulatedBackend
         if (clone is not null) s.Clones.Remove(clone);
         // Rootvgs kept by earlier updates stay too, one generation older each: old_rootvg becomes old_rootvg1,
         // old_rootvg1 becomes old_rootvg2, and so on.
-        var kept = s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot
-                && (string.Equals(v.Partition, o.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(v.Partition, sur.Name, StringComparison.OrdinalIgnoreCase)))
-            .OrderBy(v => v.Name == "old_rootvg" ? 0 : int.Parse(v.Name.Substring("old_rootvg".Length), CultureInfo.InvariantCulture)).ToList();
-        for (var i = 0; i < kept.Count; i++) kept[i].Name = "old_rootvg" + (i + 1).ToString(CultureInfo.InvariantCulture);
-        origRoot.Name = "old_rootvg";
+        OldRootVgs.Age(s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot
+                && (string.Equals(v.Partition, o.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(v.Partition, sur.Name, StringComparison.OrdinalIgnoreCase))),
+            v => v.Name, (v, name) => v.Name = name);
+        origRoot.Name = OldRootVgs.Newest;
         origRoot.Role = nameof(VolumeGroupRole.OldRoot);
         origRoot.Active = false;
         s.Partitions.Remove(o);

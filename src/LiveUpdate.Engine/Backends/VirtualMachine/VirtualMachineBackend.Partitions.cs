@@ -199,7 +199,10 @@ public sealed partial class VirtualMachineBackend
             Libvirt.SetMetadata(sur.Domain, DomainXml.Identity(o.Name, o.Uuid, o.HostName, o.Address), DomainXml.MetadataKey, DomainXml.MetadataUri, persistent: true);
             if (o.Defined || Description.Lab) RemoveDomainDefinition(o);
             if (m is not null) DropMirror(s, m);
-            origRoot.Name = "old_rootvg";
+            // Rootvgs kept by earlier updates stay too, one generation older each.
+            OldRootVgs.Age(s.VolumeGroups.Where(v => v.Role == nameof(VolumeGroupRole.OldRoot) && v != origRoot && (Same(v.Partition, o.Name) || Same(v.Partition, sur.Name))),
+                v => v.Name, (v, name) => v.Name = name);
+            origRoot.Name = OldRootVgs.Newest;
             origRoot.Role = nameof(VolumeGroupRole.OldRoot);
             if (s.CloneOf(original) is { } clone) s.Clones.Remove(clone);
             s.Partitions.Remove(o);
