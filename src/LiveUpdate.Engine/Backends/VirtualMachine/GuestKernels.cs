@@ -143,7 +143,7 @@ internal static class GuestKernels
     }
 
     private static LiveUpdateException Corrupt(string deb, string why) =>
-        new("KernelPackageCorrupt", ErrorKind.InvalidData, $"The kernel package {Path.GetFileName(deb)} cannot be installed: {why}.", deb);
+        new("KernelPackageCorrupt", ErrorKind.InvalidData, $"The kernel package {Path.GetFileName(deb)} cannot be installed: {why.TrimEnd('.')}.", deb);
 
     /// <summary>Writes the initramfs of a kernel read by <see cref="Read"/> to <paramref name="output"/>.</summary>
     public static void BuildInitramfs(KernelPackage k, string output, ILogger log)
