@@ -49,6 +49,23 @@ foreach ($name in $Section) {
 
 $json = Join-Path $OutputPath 'report.json'
 $md = Join-Path $OutputPath 'report.md'
+# A run of some sections keeps the figures of the others from the last report on this machine, each section with the
+# date it was measured, so that the README table shows every section.
+$report.SectionDates = [ordered]@{}
+foreach ($name in $report.Sections.Keys) { $report.SectionDates[$name] = $report.Date }
+$last = if (Test-Path $json) { Get-Content $json -Raw | ConvertFrom-Json -AsHashtable }
+# Figures from another kind of machine are not comparable: they are dropped.
+if ($last -and $last.Machine.Cpu -eq $report.Machine.Cpu -and $last.Machine.Cores -eq $report.Machine.Cores) {
+    foreach ($name in @($last.Sections.Keys)) {
+        if ($report.Sections.Contains($name)) { continue }
+        $report.Sections[$name] = $last.Sections[$name]
+        $report.SectionDates[$name] = if ($last.Contains('SectionDates') -and $last.SectionDates.Contains($name)) { $last.SectionDates[$name] } else { $last.Date }
+        foreach ($t in @($last.Targets | Where-Object { $_.Section -eq $name })) { $report.Targets.Add($t) }
+    }
+}
+$order = @('Import', 'Scale', 'Blackout', 'Throughput', 'Overhead', 'Power', 'VirtualMachine')
+$sorted = @($report.Targets | Sort-Object -Stable { $i = $order.IndexOf([string]$_.Section); if ($i -lt 0) { 99 } else { $i } })
+$report.Targets.Clear(); foreach ($t in $sorted) { $report.Targets.Add($t) }
 $report | ConvertTo-Json -Depth 8 | Set-Content $json
 $markdown = ConvertTo-BenchMarkdown $report
 $markdown | Set-Content $md

@@ -162,6 +162,10 @@ function ConvertTo-BenchMarkdown($Report) {
     $m = $Report.Machine
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add("Measured $($Report.Date) on $($m.Cpu), $($m.Cores) cores, $($m.MemoryGiB) GiB, $($m.Os) (kernel $($m.Kernel)), .NET $($m.Dotnet), PowerShell $($m.PowerShell); load average $($m.LoadAverage) at the start.")
+    if ($Report.Contains('SectionDates')) {
+        $earlier = @($Report.SectionDates.Keys | Where-Object { $Report.SectionDates[$_] -ne $Report.Date } | ForEach-Object { "$_ on $($Report.SectionDates[$_])" })
+        if ($earlier) { $lines.Add("Sections measured in an earlier run on this machine and kept: $($earlier -join '; ').") }
+    }
     $lines.Add('')
     $lines.Add('| section | target | measured | met |')
     $lines.Add('|---|---|---|---|')
