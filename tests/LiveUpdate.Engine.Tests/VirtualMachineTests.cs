@@ -1,3 +1,4 @@
+using System;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
@@ -42,6 +43,20 @@ public class VirtualMachineTests
         Assert.Equal("52:54:00:aa:bb:cc", sur.Element("devices")!.Element("interface")!.Element("mac")!.Attribute("address")!.Value);
         Assert.Contains("lu.host=lpar1-sur lu.addr=198.19.20.50/24", sur.Element("os")!.Element("cmdline")!.Value);
         Assert.Equal("/lab/boot/s/k", sur.Element("os")!.Element("kernel")!.Value);
+    }
+
+    [Fact]
+    public void A_guest_keeps_its_own_kernel_arguments_and_boots_as_the_identity_it_is_given()
+    {
+        var real = LabXml().Replace("console=ttyS0 quiet lu.host=lpar1", "root=/dev/vda1 ro console=ttyS0 quiet lu.host=lpar1", StringComparison.Ordinal);
+        var sur = XElement.Parse(DomainXml.Surrogate(real, "luab12-lpar1-s4", "lpar1_surrogate", "/lab/disks/hdisk2.img", false,
+            "/lab/boot/s/k", "/lab/boot/s/i", "lpar1-sur", "198.19.20.50/24", "52:54:00:aa:bb:cc", "/lab/console/s.log"));
+        Assert.Equal("root=/dev/vda1 ro console=ttyS0 quiet lu.host=lpar1-sur lu.addr=198.19.20.50/24", sur.Element("os")!.Element("cmdline")!.Value);
+        // Taking over: the original's identity and the data disks replace what the surrogate had, nothing is repeated.
+        var taken = XElement.Parse(DomainXml.WithCommandLine(sur.ToString(), "lpar1", "198.19.20.1/24", "lpar1", new[] { "data1:/srv" }));
+        Assert.Equal("root=/dev/vda1 ro console=ttyS0 quiet lu.host=lpar1 lu.addr=198.19.20.1/24 lu.data=data1:/srv", taken.Element("os")!.Element("cmdline")!.Value);
+        Assert.Equal("lpar1", taken.Element("title")!.Value);
+        Assert.Equal("console=ttyS0 quiet lu.host=h lu.addr=a", DomainXml.CommandLine("h", "a"));
     }
 
     [Fact]

@@ -22,7 +22,19 @@ internal static class DomainXml
     private static readonly XNamespace Lu = MetadataUri;
 
     /// <summary>The kernel command line of a lab guest: its host name and address come from here (lu.host, lu.addr).</summary>
-    public static string CommandLine(string hostName, string address) => $"console=ttyS0 quiet lu.host={hostName} lu.addr={address}";
+    public static string CommandLine(string hostName, string address) => CommandLine("console=ttyS0 quiet", hostName, address);
+
+    /// <summary>
+    /// The kernel command line a guest boots with: the arguments it had (its root, console and the rest) with the identity
+    /// it boots as in place of any it had (lu.host, lu.addr, and lu.data=SERIAL:MOUNTPOINT,… for its data disks).
+    /// </summary>
+    public static string CommandLine(string? had, string hostName, string address, IEnumerable<string>? data = null)
+    {
+        var kept = (had ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(a => !a.StartsWith("lu.", StringComparison.Ordinal));
+        var identity = new List<string> { "lu.host=" + hostName, "lu.addr=" + address };
+        if (data?.ToList() is { Count: > 0 } disks) identity.Add("lu.data=" + string.Join(",", disks));
+        return string.Join(" ", kept.Concat(identity));
+    }
 
     public static string Lab(DomainSpec s)
     {
@@ -87,7 +99,7 @@ internal static class DomainXml
         var os = doc.Element("os")!;
         SetOrAdd(os, "kernel", kernel);
         SetOrAdd(os, "initrd", initrd);
-        SetOrAdd(os, "cmdline", CommandLine(hostName, address));
+        SetOrAdd(os, "cmdline", CommandLine(os.Element("cmdline")?.Value, hostName, address));
         var devices = doc.Element("devices")!;
         foreach (var d in devices.Elements("disk").ToList())
         {
@@ -110,11 +122,12 @@ internal static class DomainXml
         return doc.ToString();
     }
 
-    /// <summary>The same definition with a new kernel command line (the identity a guest boots with).</summary>
-    public static string WithCommandLine(string definition, string hostName, string address, string title)
+    /// <summary>The same definition with the identity a guest boots with on its kernel command line, and a title.</summary>
+    public static string WithCommandLine(string definition, string hostName, string address, string title, IEnumerable<string>? data = null)
     {
         var doc = XElement.Parse(definition);
-        SetOrAdd(doc.Element("os")!, "cmdline", CommandLine(hostName, address));
+        var os = doc.Element("os")!;
+        SetOrAdd(os, "cmdline", CommandLine(os.Element("cmdline")?.Value, hostName, address, data));
         SetOrAdd(doc, "title", title);
         return doc.ToString();
     }

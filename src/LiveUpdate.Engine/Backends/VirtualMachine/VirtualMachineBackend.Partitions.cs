@@ -178,7 +178,8 @@ public sealed partial class VirtualMachineBackend
                 Libvirt.Destroy(o.Domain);
             }
             Fault(Steps.TakeOver, FaultTiming.During);
-            var data = surRoot.Disks.Skip(1).Zip(surRoot.MountPoints, (d, mp) => $"{d}:{mp}");
+            // A data disk carries the serial of its place in the rootvg, whichever copy it is.
+            var data = surRoot.MountPoints.Take(surRoot.Disks.Count - 1).Select((mp, i) => $"{SerialOf(i)}:{mp}").ToList();
             if (Libvirt.Running(sur.Domain))
             {
                 if (sur.Address != o.Address)
@@ -192,8 +193,7 @@ public sealed partial class VirtualMachineBackend
                 Agent.Run(sur.Domain, new[] { "/bin/hostname", o.HostName }, "Taking over the host name");
             }
             // The definition the surrogate boots with from now on carries the identity, its data disks and the title users see.
-            var definition = DomainXml.WithCommandLine(Libvirt.Xml(sur.Domain, inactive: true), o.HostName, o.Address, o.Name);
-            definition = definition.Replace(DomainXml.CommandLine(o.HostName, o.Address), DomainXml.CommandLine(o.HostName, o.Address) + (data.Any() ? " lu.data=" + string.Join(",", data) : ""), StringComparison.Ordinal);
+            var definition = DomainXml.WithCommandLine(Libvirt.Xml(sur.Domain, inactive: true), o.HostName, o.Address, o.Name, data);
             Libvirt.Define(sur.Domain, definition);
             Libvirt.SetTitle(sur.Domain, o.Name, persistent: true);
             Libvirt.SetMetadata(sur.Domain, DomainXml.Identity(o.Name, o.Uuid, o.HostName, o.Address), DomainXml.MetadataKey, DomainXml.MetadataUri, persistent: true);

@@ -194,7 +194,7 @@ public static class VmLabBuilder
             "52:54:00:" + string.Join(":", System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(d.Id + "/lpar1")).Take(3).Select(b => b.ToString("x2"))),
             Path.Combine(root, d.Disks[0].File!), new[] { (Path.Combine(root, d.Disks[1].File!), VirtualMachineBackend.SerialOf(0), false) }, d.Bridge!,
             Path.Combine(root, "console", p.Domain + ".log"), VmAccelerator.Kvm));
-        c.Define(p.Domain!, xml.Replace(DomainXml.CommandLine(p.HostName!, p.Address!), DomainXml.CommandLine(p.HostName!, p.Address!) + " lu.data=" + VirtualMachineBackend.SerialOf(0) + ":/srv", StringComparison.Ordinal));
+        c.Define(p.Domain!, DomainXml.WithCommandLine(xml, p.HostName!, p.Address!, p.Name!, new[] { VirtualMachineBackend.SerialOf(0) + ":/srv" }));
     }
 
     /// <summary>The sample bundles: 7300-02-02 with the newer kernel and recordd 2, then service packs each requiring the one before.</summary>
