@@ -101,6 +101,21 @@ Describe 'The hand steps as an operation' {
         @(Get-LiveUpdateOperation).Count | Should -Be 1 -Because 'every hand step of the partition joins the one operation'
     }
 
+    It 'leaves no operation open when the first hand step fails and leaves nothing behind' {
+        $env:LIVEUPDATE_FAULT = 'Clone:Before'
+        try {
+            $null = Connect-LiveUpdateSystem -Path $lab
+            { New-RootVgClone lpar1 hdisk1 -ErrorAction Stop } | Should -Throw
+        }
+        finally { $env:LIVEUPDATE_FAULT = $null }
+        $null = Connect-LiveUpdateSystem -Path $lab
+        @(Get-LiveUpdateOperation -Unfinished).Count | Should -Be 0 -Because 'nothing of the hand steps is left to go on with or take back'
+        $op = Get-LiveUpdateOperation | Select-Object -Last 1
+        ($op.Kind, $op.State) | Should -Be @('Steps', 'RolledBack')
+        # The next live update is not held up by it.
+        (Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle).Status | Should -Be 'Succeeded'
+    }
+
     It 'is taken back whole by Resume-LiveUpdate -RollBack, before the point of no return' {
         $clone = New-RootVgClone lpar1 hdisk1 | Install-CloneUpdate $bundle
         $mirror = Start-RootVgMirror lpar1 hdisk2

@@ -72,11 +72,13 @@ public sealed partial class LiveUpdateEngine
 
     /// <summary>
     /// Runs one hand step inside the partition's hand-step operation: announced before the work, recorded after it
-    /// with what it learned (disks, bundle, level); a failure is recorded and rethrown.
+    /// with what it learned (disks, bundle, level); a failure is recorded and rethrown. A failed step that left nothing
+    /// of the operation (the first step, refused or cleaned up by the backend) ends it rolled back: no hand step is
+    /// then pending for the partition.
     /// </summary>
-    private static T Record<T>(OperationJournal j, DateTimeOffset now, Func<DateTimeOffset> later, string step, Func<T> work, Func<T, (string Detail, (string, object?)[] Fields)> done)
+    private T Record<T>(OperationJournal j, string step, Func<T> work, Func<T, (string Detail, (string, object?)[] Fields)> done)
     {
-        j.Append("StepStarted", now, ("step", step));
+        j.Append("StepStarted", Now, ("step", step));
         T result;
         try
         {
@@ -84,16 +86,14 @@ public sealed partial class LiveUpdateEngine
         }
         catch (Exception e) when (e is LiveUpdateException or IOException or UnauthorizedAccessException)
         {
-            j.Append("StepFailed", later(), ("step", step), ("error", e.Message), ("errorId", (e as LiveUpdateException)?.ErrorId));
+            j.Append("StepFailed", Now, ("step", step), ("error", e.Message), ("errorId", (e as LiveUpdateException)?.ErrorId));
+            EndIfNothingLeft(j, j.Partition, $"The {step} step failed ({e.Message}) and nothing of the hand steps is left");
             throw;
         }
         var (detail, fields) = done(result);
-        j.Append("StepSucceeded", later(), new[] { ("step", (object?)step), ("detail", detail) }.Concat(fields).ToArray());
+        j.Append("StepSucceeded", Now, new[] { ("step", (object?)step), ("detail", detail) }.Concat(fields).ToArray());
         return result;
     }
-
-    private T Record<T>(OperationJournal j, string step, Func<T> work, Func<T, (string Detail, (string, object?)[] Fields)> done) =>
-        Record(j, Now, () => Now, step, work, done);
 
     private static (string, object?)[] Fields(params (string, object?)[] fields) => fields;
 
@@ -124,13 +124,27 @@ public sealed partial class LiveUpdateEngine
             if (step == Steps.Mirror) fields.Add(("mirrorDisks", Array.Empty<string>()));
             j.Append("StepUndone", Now, fields.ToArray());
         }
-        var inv = Inventory();
+        EndIfNothingLeft(j, partition, "Every hand step was undone");
+    }
+
+    /// <summary>Ends the hand-step operation rolled back where the partition has no clone, mirror or surrogate left.</summary>
+    private void EndIfNothingLeft(OperationJournal j, string partition, string why)
+    {
+        SystemInventory inv;
+        try
+        {
+            inv = Inventory();
+        }
+        catch (LiveUpdateException)
+        {
+            return; // what is left cannot be told now: the operation stays open, and Resume-LiveUpdate -RollBack ends it
+        }
         var left = inv.Clones.Any(c => Same(c.Partition, partition)) || inv.Mirrors.Any(m => Same(m.Partition, partition))
             || inv.Partitions.Any(x => Same(x.SurrogateOf, partition));
         if (left) return;
         var level = Checks.FindPartition(inv, partition)?.OsLevel;
         j.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.RolledBack)), ("level", level),
-            ("reason", $"Every hand step was undone; {partition} stays at {level} and its disks are free again."));
+            ("reason", $"{why}; {partition} stays at {level} and its disks are free again."));
     }
 
     // ------------------------------------------------------------------ the inverses
