@@ -1,3 +1,4 @@
+using LiveUpdate.Engine.Backends;
 using System;
 using System.IO;
 using System.Linq;
@@ -171,5 +172,16 @@ public sealed class ChecksTests : IDisposable
         AssertError(Checks.NoMirror(_inv with { Mirrors = new[] { mirror } }, _lpar1), "MirrorExists", ErrorKind.ResourceExists, "lpar1");
         var surrogate = _lpar1 with { Name = "lpar1_surrogate", Id = 2, SurrogateOf = "lpar1" };
         AssertError(Checks.NoSurrogate(_inv with { Partitions = new[] { _lpar1, surrogate } }, _lpar1), "SurrogateExists", ErrorKind.ResourceExists, "lpar1");
+    }
+
+    [Fact]
+    public void A_bundle_with_a_package_kind_the_backend_does_not_install_is_refused()
+    {
+        var bundle = UpdateBundle.Verify(_lab.Bundle("7300-02-02"));
+        Assert.All(bundle.Packages, p => Assert.Equal("fileset", p.Kind));
+        PackageKinds.Require(bundle, "Power", "filesets", "fileset");
+        var e = Assert.Throws<LiveUpdateException>(() => PackageKinds.Require(bundle, "Container", "overlays and Debian packages", "overlay", "deb"));
+        AssertError(e, "PackageKindNotSupported", ErrorKind.InvalidData, bundle.Source);
+        Assert.Contains("the Container backend installs overlays and Debian packages", e.Message);
     }
 }

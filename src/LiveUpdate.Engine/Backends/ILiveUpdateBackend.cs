@@ -88,7 +88,7 @@ public interface ILiveUpdateBackend : IDisposable
 
 /// <summary>
 /// How long things take on a backend: the simulated system advances its virtual clock by these figures; the
-/// Linux backend uses them for estimates only and measures real time.
+/// other backends use them for estimates only and measure real time.
 /// </summary>
 public sealed record TimingModel(
     double CopyMBps = 400,

@@ -20,10 +20,7 @@ public sealed partial class ContainerBackend
         {
             var c = s.CloneOf(partition)!;
             var vg = s.Vg(c.Vg)!;
-            var unsupported = bundle.Packages.FirstOrDefault(p => p.Kind is not ("overlay" or "deb"));
-            if (unsupported is not null)
-                throw new LiveUpdateException("PackageKindNotSupported", ErrorKind.InvalidData,
-                    $"Bundle '{bundle.Name}' holds package {unsupported.Name} of kind '{unsupported.Kind}'; the Linux backend installs packages of kind overlay (a tar or tar.gz archive) and deb.", bundle.Source);
+            PackageKinds.Require(bundle, Kind, "overlays (tar, tar.gz) and Debian packages", "overlay", "deb");
             Fault(Steps.Install, FaultTiming.Before);
             EnsureMounted(s, vg);
             var root = LvPath(Mnt(vg.Serial), vg.Lvs.First(l => l.MountPoint == "/"));

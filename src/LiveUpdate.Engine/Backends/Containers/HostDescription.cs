@@ -13,7 +13,7 @@ using LiveUpdate.Engine.Backends.Host;
 namespace LiveUpdate.Engine.Backends.Containers;
 
 /// <summary>
-/// The description of a Linux host (or lab) that the Linux backend manages: <c>liveupdate-host.json</c> in the
+/// The description of a Linux host (or lab) that the Container backend manages: <c>liveupdate-host.json</c> in the
 /// system's folder. It names every disk the backend may touch, the partitions with their root volume groups, the
 /// applications, and the network. The lab writes one; for a real host an administrator writes it (see
 /// docs/en-US/about_LiveUpdate_Container.md). The backend never touches a disk that is not named here.

@@ -19,10 +19,7 @@ public sealed partial class PowerBackend
         Update(context, s =>
         {
             var c = s.CloneOf(partition) ?? throw new LiveUpdateException("CloneNotFound", ErrorKind.ObjectNotFound, $"Partition {partition} has no clone of its own.", partition);
-            var other = bundle.Packages.FirstOrDefault(p => p.Kind != "fileset");
-            if (other is not null)
-                throw new LiveUpdateException("PackageKindNotSupported", ErrorKind.InvalidData,
-                    $"Bundle '{bundle.Name}' holds package {other.Name} of kind '{other.Kind}'; the Power backend installs filesets (installp images) into the clone.", bundle.Source);
+            PackageKinds.Require(bundle, Kind, "filesets (installp images) into the clone", "fileset");
             if (bundle.Packages.Any(p => !PowerDescription.IsName(p.Name) || !PowerDescription.IsName(Path.GetFileName(p.File))))
                 throw new LiveUpdateException("BundleManifestInvalid", ErrorKind.InvalidData, $"Bundle '{bundle.Name}' names a fileset or file that cannot be passed to AIX as it is.", bundle.Source);
             var disk = DisksOn(partition).FirstOrDefault(d => d.VolumeGroup == "altinst_rootvg")?.Name

@@ -24,10 +24,7 @@ public sealed partial class VirtualMachineBackend
         {
             var c = s.CloneOf(partition)!;
             var vg = s.Vg(c.Vg)!;
-            var unsupported = bundle.Packages.FirstOrDefault(p => p.Kind is not ("overlay" or "deb"));
-            if (unsupported is not null)
-                throw new LiveUpdateException("PackageKindNotSupported", ErrorKind.InvalidData,
-                    $"Bundle '{bundle.Name}' holds package {unsupported.Name} of kind '{unsupported.Kind}'; the VirtualMachine backend installs overlays (tar, tar.gz) and Debian packages.", bundle.Source);
+            PackageKinds.Require(bundle, Kind, "overlays (tar, tar.gz) and Debian packages", "overlay", "deb");
             if (c.BootedAs is not null)
                 throw new LiveUpdateException("CloneInUse", ErrorKind.InvalidOperation, $"The clone of {partition} runs as {c.BootedAs}; an update goes into a clone that does not run.", partition);
             Fault(Steps.Install, FaultTiming.Before);
