@@ -701,7 +701,11 @@ function Get-Group([int] $Id) {
 }
 function Stop-Group([int] $Leader, [string] $Signal) {
     $inner = [int]([IO.File]::ReadAllText("/proc/$Leader/root/run/recordd.pid").Trim())
-    $group = Get-Group (Find-HostPid $Leader $inner)
+    $found = Find-HostPid $Leader $inner
+    if (-not $found) { throw "recordd ($inner in the container of $Leader) is not running." }
+    $group = Get-Group $found
+    # Only the container's own group is signalled, never this script's (a stale pid file could name another process).
+    if ($group -le 1 -or $group -eq (Get-Group $PID)) { throw "recordd's process group $group is not the container's." }
     & kill -s $Signal -- "-$group"
     do {
         Start-Sleep -Milliseconds 2

@@ -77,8 +77,9 @@ public sealed partial class ContainerBackend
                 {
                     var group = HostTools.ProcessGroup(pid);
                     context.Logger.LogInformation("Sending SIG{Signal} to {Application} (process group {Group}) on {Partition}", d.Stop.Signal.ToUpperInvariant().Replace("SIG", ""), a.Name, group, p.Name);
-                    // The whole group, so that no worker of the application is still writing when its data is copied.
-                    if (group > 1) _tools.StopGroup(group, Native.Signal(d.Stop.Signal), timeout);
+                    // The whole group, so that no worker of the application is still writing when its data is copied;
+                    // only a group of the partition's own (its leader in the partition's PID namespace), never the host's.
+                    if (group > 1 && HostTools.PidNamespace(group) is { } ns && ns == HostTools.PidNamespace(pid)) _tools.StopGroup(group, Native.Signal(d.Stop.Signal), timeout);
                     else HostTools.StopProcess(pid, timeout);
                 }
             }
