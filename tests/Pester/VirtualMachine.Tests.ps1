@@ -32,7 +32,7 @@ BeforeAll {
         $lpar.Address | Should -Be $Identity.Address
         $lpar.HostName | Should -Be $Identity.HostName
         @(Get-LogicalPartition).Name | Should -Be @('lpar1')
-        $domain = Get-VmDomain lpar1
+        $domain = Get-VmDomain lpar1 -Lab $script:lab
         $domain | Should -Not -BeNullOrEmpty -Because 'virsh list --title shows lpar1'
         (Invoke-Guest $domain '/bin/uname', '-r').Trim() | Should -Be $script:newerKernel
         (Invoke-Guest $domain '/bin/hostname').Trim() | Should -Be $Identity.HostName
@@ -70,7 +70,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
 
     It 'boots lpar1 on the older kernel' {
         $script:olderKernel | Should -Match '^6\.1\.'
-        (Invoke-Guest (Get-VmDomain lpar1) '/bin/uname', '-r').Trim() | Should -Be $script:olderKernel
+        (Invoke-Guest (Get-VmDomain lpar1 -Lab $script:lab) '/bin/uname', '-r').Trim() | Should -Be $script:olderKernel
         $script:newerKernel | Should -Match '^6\.12\.'
     }
 
@@ -83,7 +83,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $clone = $lpar | New-RootVgClone -Disk hdisk2
         $mirror = $lpar | Start-RootVgMirror -Disk hdisk3
         # The mirror is synchronous: paused at a random instant while the guest writes, the ended copy is identical.
-        $domain = Get-VmDomain lpar1
+        $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/sh', '-c', 'setsid sh -c "echo \$\$ > /run/churn.pid; while :; do dd if=/dev/urandom of=/srv/churn bs=64k count=8 conv=fsync 2>/dev/null; done" </dev/null >/dev/null 2>&1 &' | Out-Null
         Start-Sleep -Milliseconds (Get-Random -Minimum 200 -Maximum 1500)
         & virsh -c qemu:///system suspend $domain | Out-Null
@@ -147,7 +147,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $d.partitions[0].domain = 'no-such-domain'
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound*'
-        $d.partitions[0].domain = Get-VmDomain lpar1
+        $d.partitions[0].domain = Get-VmDomain lpar1 -Lab $script:lab
         $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0]
         $held = [IO.File]::Open($free.Location, 'Open', 'Read', 'ReadWrite')
         try {
@@ -179,7 +179,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         Remove-Item $bad -Recurse -Force
 
         # A guest whose agent does not work: nothing is cloned.
-        $domain = Get-VmDomain lpar1
+        $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
         $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
@@ -192,7 +192,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
 
     It 'never follows a link the partition planted: host files are unchanged after an update and a rollback' {
         $hashes = $script:hostFiles | Where-Object { Test-Path $_ } | ForEach-Object { Get-FileHash $_ }
-        $domain = Get-VmDomain lpar1
+        $domain = Get-VmDomain lpar1 -Lab $script:lab
         $plant = 'cd /etc/liveupdate && rm -f packages && ln -s /etc/shadow packages && ln -sf /dev/zero /etc/motd && ln -sf /proc/1/root /opt/recordd/host && ln -sf /nonexistent /etc/dangling && rm -f /opt/recordd/VERSION && ln -s /etc/passwd /opt/recordd/VERSION && ln -sf /etc/hostname /etc/hostname.host && sync'
         Invoke-Guest $domain '/bin/sh', '-c', $plant | Out-Null
         $env:LIVEUPDATE_FAULT = 'Boot:During'
@@ -203,7 +203,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Get-NextBundle -Lab $script:lab)
         $r.Status | Should -Be 'Succeeded'
         foreach ($h in $hashes) { (Get-FileHash $h.Path).Hash | Should -Be $h.Hash -Because "$($h.Path) is the host's" }
-        (Invoke-Guest (Get-VmDomain lpar1) '/bin/cat', '/opt/recordd/VERSION') | Should -Match '^\d+$' -Because 'the overlay replaced the planted link inside the image'
+        (Invoke-Guest (Get-VmDomain lpar1 -Lab $script:lab) '/bin/cat', '/opt/recordd/VERSION') | Should -Match '^\d+$' -Because 'the overlay replaced the planted link inside the image'
     }
 
     It 'Remove-LiveUpdateLab leaves the host as it was' {

@@ -15,11 +15,13 @@ function Get-VirtualMachineSkipReason {
 }
 
 function Get-VmDomain {
-    # The running libvirt domain whose title is the partition's name (the one users see in virsh list --title).
-    param([string] $Partition = 'lpar1')
+    # The running libvirt domain of this lab whose title is the partition's name (the one users see in virsh list
+    # --title). Other labs on the same daemon have domains titled lpar1 too: only names of this lab's id count.
+    param([string] $Partition = 'lpar1', [Parameter(Mandatory)] [string] $Lab)
+    $id = (Get-Content (Join-Path $Lab 'liveupdate-vmhost.json') -Raw | ConvertFrom-Json).id
     foreach ($line in & virsh -c qemu:///system list --title) {
         $f = -split $line
-        if ($f.Count -ge 4 -and $f[0] -match '^\d+$' -and $f[3] -eq $Partition) { return $f[1] }
+        if ($f.Count -ge 4 -and $f[0] -match '^\d+$' -and $f[1].StartsWith("lu$id-") -and $f[3] -eq $Partition) { return $f[1] }
     }
 }
 
@@ -44,7 +46,7 @@ function Start-RecordClient {
     # Appends records to recordd every few milliseconds from the lab's namespace (a bounded loop that ends by itself
     # or when the stop file appears); the acknowledged sequence numbers go to the log file.
     param([Parameter(Mandatory)] [string] $Namespace, [Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [string] $Log, [int] $Seconds = 300)
-    $script = "end=`$((`$(date +%s)+$Seconds)); n=0; while [ `$(date +%s) -lt `$end ] && [ ! -e '$Log.stop' ]; do n=`$((n+1)); printf 'APPEND t1 %d\n' `$n | busybox nc -w 2 $Address 7000 >> '$Log' 2>/dev/null; busybox usleep 20000; done"
+    $script = "end=`$((`$(date +%s)+$Seconds)); n=0; while [ `$(date +%s) -lt `$end ] && [ ! -e '$Log.stop' ]; do n=`$((n+1)); printf 'APPEND t1 %d\n' `$n 2>/dev/null | busybox nc -w 2 $Address 7000 >> '$Log' 2>/dev/null; busybox usleep 20000; done"
     $psi = [Diagnostics.ProcessStartInfo]::new('ip')
     foreach ($a in 'netns', 'exec', $Namespace, 'sh', '-c', $script) { $psi.ArgumentList.Add($a) }
     [Diagnostics.Process]::Start($psi)
