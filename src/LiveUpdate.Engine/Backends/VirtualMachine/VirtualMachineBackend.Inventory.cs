@@ -26,13 +26,13 @@ public sealed partial class VirtualMachineBackend
             s.VolumeGroups.Where(v => v.Role != "MirrorCopy").Select(v => ToModel(s, v)).ToList(),
             s.Applications.Select(a => ToModel(s, a)).ToList(),
             s.Clones.Select(c => ToModel(s, c)).ToList(),
-            s.Mirrors.Select(m => ToModel(s, m)).ToList());
+            s.Mirrors.Where(m => m.Ready).Select(m => ToModel(s, m)).ToList());
     }
 
     private LogicalPartition ToModel(VmState s, VmPartition p)
     {
         var root = s.Vg(p.RootVg);
-        var mirrorDisks = s.Mirrors.Where(m => m.SourceVg == p.RootVg && m.State == nameof(MirrorState.Synchronized)).SelectMany(m => s.Vg(m.Vg)?.Disks ?? new List<string>());
+        var mirrorDisks = s.Mirrors.Where(m => m.Ready && m.SourceVg == p.RootVg && m.State == nameof(MirrorState.Synchronized)).SelectMany(m => s.Vg(m.Vg)?.Disks ?? new List<string>());
         return new LogicalPartition(p.Name, p.Id, p.Uuid, p.HostName, Cidr.Host(p.Address),
             Libvirt.Running(p.Domain) ? PartitionState.Running : PartitionState.NotActivated,
             OsLevel.TryParse(root?.OsLevel, out var l) ? l! : new OsLevel(1, 0, 0), p.Processors, p.MemoryMB,
@@ -54,7 +54,7 @@ public sealed partial class VirtualMachineBackend
     {
         var size = v.Disks.Sum(d => _sizes.GetValueOrDefault(d));
         var used = v.Disks.Sum(d => Allocated(d));
-        var mirror = s.Mirrors.FirstOrDefault(m => m.SourceVg == v.Serial && m.State == nameof(MirrorState.Synchronized));
+        var mirror = s.Mirrors.FirstOrDefault(m => m.Ready && m.SourceVg == v.Serial && m.State == nameof(MirrorState.Synchronized));
         var active = v.Partition is not null && s.Partition(v.Partition) is { } p && p.RootVg == v.Serial && Libvirt.Running(p.Domain) || v.Role == nameof(VolumeGroupRole.Mirror);
         var lvs = new List<LogicalVolume>();
         if (v.Disks.Count > 0) lvs.Add(new LogicalVolume("root", "/", "ext4", _sizes.GetValueOrDefault(v.Disks[0]), Allocated(v.Disks[0])));

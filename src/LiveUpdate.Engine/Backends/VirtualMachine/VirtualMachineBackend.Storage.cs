@@ -108,6 +108,7 @@ public sealed partial class VirtualMachineBackend
                 foreach (var (source, target) in existing.Pairs.Where(kv => !existing.Ended.Contains(kv.Key) && Libvirt.Running(p.Domain)))
                     if (Libvirt.Job(p.Domain, TargetOf(p, source)) is null) CopyLive(p, TargetOf(p, source), target, synchronous: true, context);
                     else WaitReady(p, TargetOf(p, source), target, context);
+                existing.Ready = true;
                 return ToModel(s, existing);
             }
             var root = s.Vg(p.RootVg)!;
@@ -118,7 +119,7 @@ public sealed partial class VirtualMachineBackend
             Fault(Steps.Mirror, FaultTiming.Before);
             var clock = Stopwatch.StartNew();
             var serial = s.NewSerial();
-            var m = new VmMirror { Partition = p.Name, Vg = serial, SourceVg = root.Serial, Created = DateTimeOffset.Now };
+            var m = new VmMirror { Partition = p.Name, Vg = serial, SourceVg = root.Serial, Created = DateTimeOffset.Now, Ready = false };
             for (var i = 0; i < data.Count; i++) m.Pairs[data[i]] = disks[i];
             s.VolumeGroups.Add(new VmVolumeGroup { Serial = serial, Name = "mirror_rootvg", Role = "MirrorCopy", Partition = p.Name, Disks = disks.ToList(), MountPoints = root.MountPoints.ToList(), Created = true });
             s.Mirrors.Add(m);
@@ -126,6 +127,7 @@ public sealed partial class VirtualMachineBackend
             Fault(Steps.Mirror, FaultTiming.During);
             context.Logger.LogInformation("Mirroring {Disks} of {Partition} synchronously onto {Mirror}: from now on no write completes before it is on both", string.Join(", ", data), partition, string.Join(", ", disks));
             foreach (var (source, target) in m.Pairs) CopyLive(p, TargetOf(p, source), target, synchronous: true, context);
+            m.Ready = true;
             m.DurationSeconds = clock.Elapsed.TotalSeconds;
             return ToModel(s, m);
         });

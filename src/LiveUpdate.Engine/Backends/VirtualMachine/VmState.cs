@@ -106,6 +106,11 @@ internal sealed class VmMirror
     /// <summary>Data disks whose mirror job ended at a blackout (the copy then belongs to the surrogate).</summary>
     public List<string> Ended { get; set; } = new();
     public string State { get; set; } = "Synchronized";
+    /// <summary>
+    /// False from the moment the mirror is recorded until every job has copied everything: a mirror whose process died
+    /// in between is no mirror yet (the inventory does not show it), so that redoing the step starts its jobs.
+    /// </summary>
+    public bool Ready { get; set; } = true;
     public string? ImportedInto { get; set; }
     public long BlackoutBytes { get; set; }
     public double DurationSeconds { get; set; }
