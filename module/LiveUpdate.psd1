@@ -17,7 +17,8 @@
         'New-LiveUpdateLab', 'Connect-LiveUpdateSystem', 'Get-LiveUpdateSystem', 'Remove-LiveUpdateLab',
         'Get-LogicalPartition', 'Get-PhysicalVolume', 'Get-VolumeGroup', 'Get-Application',
         'New-RootVgClone', 'Start-RootVgMirror', 'Install-CloneUpdate', 'Start-UpdatedPartition', 'Import-MirrorVg', 'Move-Application',
-        'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup',
+        'Invoke-LiveUpdate', 'Test-LiveUpdate', 'Remove-VolumeGroup', 'Disconnect-LiveUpdateSystem',
+        'Remove-RootVgClone', 'Stop-RootVgMirror', 'Stop-UpdatedPartition', 'New-LiveUpdateBundle', 'Test-LiveUpdateBundle',
         'Get-LiveUpdateOperation', 'Resume-LiveUpdate', 'Undo-LiveUpdate', 'Test-ApplicationData',
         'Test-LiveUpdateHost', 'New-LiveUpdateHostDescription', 'Remove-LiveUpdateHost'
     )
@@ -35,6 +36,10 @@
 - The seven flow cmdlets, Invoke-LiveUpdate (with progress, Ctrl+C and -AsJob) and Test-LiveUpdate.
 - Journalled operations: Get-LiveUpdateOperation, Resume-LiveUpdate, Undo-LiveUpdate, Test-ApplicationData.
 - Help (Get-Help, about_LiveUpdate), views in 80 columns, tab completion, a JSON-lines audit log (-LogPath).
+- Hand steps that can be backed out (Remove-RootVgClone, Stop-RootVgMirror, Stop-UpdatedPartition), journalled as an operation.
+- Bundles verified against their own bytes into a private copy; New-LiveUpdateBundle, Test-LiveUpdateBundle.
+- -System on every cmdlet that acts on a system, Connect-LiveUpdateSystem -PassThru, Disconnect-LiveUpdateSystem.
+- Output a script can filter on: view columns are properties; JSON with names, seconds and levels as text.
 '@
         }
     }

@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Linq;
 using System.Management.Automation;
 using System.Text;
+using System.Text.RegularExpressions;
+using System.Collections.Generic;
 
 namespace LiveUpdate.PowerShell;
 
@@ -18,10 +20,23 @@ public static class Display
     /// <summary>The text of a value; a deserialized object keeps the text its original had.</summary>
     private static string Text(object? value) => value?.ToString() ?? "";
 
-    /// <summary>A duration as a person reads it: 0.425s, 36.6s, 2m05s, 1h02m, 3d04h.</summary>
+    /// <summary>A duration (seconds, or a TimeSpan) as a person reads it: 0.425s, 36.6s, 2m05s, 1h02m, 3d04h.</summary>
     public static string Duration(object? value)
     {
-        if (Base(value) is not TimeSpan t) return Text(value);
+        var t = Base(value) switch
+        {
+            TimeSpan span => span,
+            double seconds when !double.IsNaN(seconds) && !double.IsInfinity(seconds) && Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds => TimeSpan.FromSeconds(seconds),
+            int seconds => TimeSpan.FromSeconds(seconds),
+            long seconds => TimeSpan.FromSeconds(seconds),
+            _ => (TimeSpan?)null,
+        };
+        if (t is null) return Text(value);
+        return Duration(t.Value);
+    }
+
+    private static string Duration(TimeSpan t)
+    {
         var sign = t < TimeSpan.Zero ? "-" : "";
         t = t.Duration();
         var c = CultureInfo.InvariantCulture;
@@ -70,18 +85,75 @@ public static class Display
         _ => Text(value),
     };
 
-    /// <summary>One line per item, each from a format with the item's properties ({Name}, {Duration}, ...).</summary>
-    public static string Lines(object? items, string format)
+    /// <summary>One line per item, each from a format with the item's properties ({Name}, {Duration}, ...), wrapped at words to a width.</summary>
+    public static string Lines(object? items, string format, int width = 0)
     {
         if (Base(items) is not IEnumerable list || Base(items) is string) return "";
         var text = new StringBuilder();
         foreach (var item in list)
         {
             if (text.Length > 0) text.Append('\n');
-            text.Append(Fill(format, PSObject.AsPSObject(item)));
+            var line = Fill(format, PSObject.AsPSObject(item));
+            text.Append(width > 0 ? Wrap(line, width, "  ") : line);
         }
         return text.ToString();
     }
+
+    /// <summary>
+    /// Text broken into lines of at most <paramref name="width"/> characters at spaces, so that a view never cuts a
+    /// word: PowerShell cuts wrapped values at the column's edge. A word longer than a line is broken after a '/',
+    /// '-', '_' or ',' where it has one. Continuation lines start with <paramref name="indent"/>.
+    /// </summary>
+    public static string Wrap(object? value, int width, string indent = "")
+    {
+        var text = Text(Base(value));
+        if (width < indent.Length + 16) return text;
+        var lines = new List<string>();
+        foreach (var paragraph in text.Split('\n'))
+        {
+            var line = new StringBuilder();
+            var continuation = false; // the line holds only the indent of a continuation
+            void NewLine()
+            {
+                lines.Add(line.ToString().TrimEnd());
+                line.Clear().Append(indent);
+                continuation = true;
+            }
+            foreach (Match m in Regex.Matches(paragraph, @"( *)(\S+)"))
+            {
+                var gap = m.Groups[1].Value;
+                var word = m.Groups[2].Value;
+                while (true)
+                {
+                    var lead = continuation ? "" : gap;
+                    if (line.Length + lead.Length + word.Length <= width)
+                    {
+                        line.Append(lead).Append(word);
+                        continuation = false;
+                        break;
+                    }
+                    if (!continuation && line.Length > 0)
+                    {
+                        NewLine();
+                        continue;
+                    }
+                    // A word longer than a whole line: break it after a separator within the room left.
+                    var room = Math.Max(1, width - line.Length);
+                    var cut = word.Substring(0, Math.Min(room, word.Length)).LastIndexOfAny(Separators) + 1;
+                    if (cut <= 0) cut = Math.Min(room, word.Length);
+                    line.Append(word, 0, cut);
+                    word = word.Substring(cut);
+                    NewLine();
+                    if (word.Length == 0) break;
+                }
+            }
+            lines.Add(line.ToString().TrimEnd());
+        }
+        while (lines.Count > 1 && lines[^1].Trim().Length == 0 && !text.EndsWith('\n')) lines.RemoveAt(lines.Count - 1);
+        return string.Join("\n", lines);
+    }
+
+    private static readonly char[] Separators = { '/', '-', '_', ',' };
 
     private static string Fill(string format, PSObject item)
     {
@@ -94,12 +166,13 @@ public static class Display
             var close = format.IndexOf('}', open);
             if (close < 0) { text.Append(format, i, format.Length - i); break; }
             text.Append(format, i, open - i);
-            // {Name}, {Name,-8} (padded), {Flag:YES|NO} (a boolean's two words)
+            // {Name}, {Name,-8} (padded), {Flag:YES|NO} (a boolean's two words), {Seconds:s} (a duration)
             var spec = format.Substring(open + 1, close - open - 1).Split(',', 2);
             var words = spec[0].Split(':', 2);
             var value = item.Properties[words[0]]?.Value;
             var shown = Base(value) switch
             {
+                _ when words.Length == 2 && words[1] == "s" => Duration(value),
                 TimeSpan => Duration(value),
                 bool b when words.Length == 2 && words[1].Split('|') is { Length: 2 } pair => b ? pair[0] : pair[1],
                 bool b => b ? "yes" : "no",

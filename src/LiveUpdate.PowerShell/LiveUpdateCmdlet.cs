@@ -3,8 +3,6 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
-using System.Management.Automation.Runspaces;
-using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using LiveUpdate.Engine.Backends;
@@ -15,42 +13,6 @@ using LiveUpdate.PowerShell.Logging;
 using Microsoft.Extensions.Logging;
 
 namespace LiveUpdate.PowerShell;
-
-/// <summary>The connected system of a runspace (the session default that Connect-LiveUpdateSystem sets).</summary>
-internal static class Session
-{
-    private static readonly ConditionalWeakTable<object, LiveUpdateEngine> Connections = new();
-    private static readonly object Global = new();
-
-    private static object Key => (object?)Runspace.DefaultRunspace ?? Global;
-
-    public static LiveUpdateEngine? Current
-    {
-        get => Connections.TryGetValue(Key, out var engine) ? engine : null;
-        set
-        {
-            Connections.Remove(Key);
-            if (value is not null) Connections.Add(Key, value);
-        }
-    }
-
-    public static LiveUpdateEngine Connect(ILiveUpdateBackend backend)
-    {
-        var engine = Open(backend);
-        Current = engine;
-        return engine;
-    }
-
-    /// <summary>An engine over a backend, with the fault injection of the environment (a test facility).</summary>
-    public static LiveUpdateEngine Open(ILiveUpdateBackend backend)
-    {
-        backend.Faults = FaultInjector.FromEnvironment();
-        return new LiveUpdateEngine(backend);
-    }
-
-    /// <summary>A second, independent connection to the same system (for a background job).</summary>
-    public static LiveUpdateEngine OpenAnother(LiveUpdateEngine engine) => Open(Labs.Open(engine.Backend.Location));
-}
 
 /// <summary>
 /// The base of every LiveUpdate cmdlet: finds the connected system, hands the engine an OperationContext whose
@@ -125,9 +87,13 @@ public abstract class LiveUpdateCmdlet : PSCmdlet, IStreamTarget
             JsonLinesLog.Event(path, "Information", CommandName, _writer.OperationId, $"{CommandName} finished");
     }
 
-    /// <summary>The connected system; a terminating NotConnected error when there is none.</summary>
-    protected LiveUpdateEngine Engine => Session.Current ?? throw new LiveUpdateException("NotConnected", ErrorKind.InvalidOperation,
-        "No LiveUpdate system is connected in this session; run New-LiveUpdateLab -Path DIR or Connect-LiveUpdateSystem -Path DIR first.", null);
+    /// <summary>The system the command acts on: the session's connection; a NotConnected error when there is none.</summary>
+    protected virtual LiveUpdateEngine Engine => Session.CurrentEngine ?? throw NotConnected();
+
+    internal static LiveUpdateException NotConnected() => new("NotConnected", ErrorKind.InvalidOperation,
+        Session.Forgotten is { } why
+            ? $"No LiveUpdate system is connected in this session: {why} Connect with Connect-LiveUpdateSystem -Path DIR, or name the system with -System."
+            : "No LiveUpdate system is connected in this session; run New-LiveUpdateLab -Path DIR or Connect-LiveUpdateSystem -Path DIR first, or name the system with -System.", null);
 
     internal ILogger Logger => new CmdletLogger(entry => Post(entry), "LiveUpdate." + CommandName);
 

@@ -297,18 +297,18 @@ function Invoke-BlackoutRun([string] $Kind, [string] $Work, [int] $Run) {
                 $window = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
                 $m = Move-Application -Application recordd -Destination lpar1_surrogate -Confirm:$false
                 if ($m.Status -ne 'Moved' -or -not $m.IdentityTakenOver) { throw "Move-Application ended $($m.Status)." }
-                $reported = $m.Blackout.TotalMilliseconds
-                $detail = [ordered]@{ StopMs = $m.StopTime.TotalMilliseconds; SyncMs = $m.SyncTime.TotalMilliseconds; StartMs = $m.StartTime.TotalMilliseconds }
+                $reported = $m.Blackout * 1000
+                $detail = [ordered]@{ StopMs = $m.StopTime * 1000; SyncMs = $m.SyncTime * 1000; StartMs = $m.StartTime * 1000 }
             }
             'InvokeLiveUpdate' {
                 $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle -Confirm:$false
                 if ($r.Status -ne 'Succeeded') { throw "Invoke-LiveUpdate ended $($r.Status): $($r.Reason)" }
-                $reported = $r.Blackout.TotalMilliseconds
+                $reported = $r.Blackout * 1000
                 $before = 0.0
-                foreach ($phase in $r.Phases) { if ($phase.Name -eq 'Move') { break }; $before += $phase.Duration.TotalMilliseconds }
+                foreach ($phase in $r.Phases) { if ($phase.Name -eq 'Move') { break }; $before += $phase.Duration * 1000 }
                 $window = $r.Started.ToUnixTimeMilliseconds() + [long]$before
                 $a = $r.Applications[0]
-                $detail = [ordered]@{ StopMs = $a.StopTime.TotalMilliseconds; SyncMs = $a.SyncTime.TotalMilliseconds; StartMs = $a.StartTime.TotalMilliseconds; UpdateSeconds = $r.Duration.TotalSeconds }
+                $detail = [ordered]@{ StopMs = $a.StopTime * 1000; SyncMs = $a.SyncTime * 1000; StartMs = $a.StartTime * 1000; UpdateSeconds = $r.Duration }
             }
             'PlainRestart' {
                 $r = Invoke-PlainRestart $lab $Work

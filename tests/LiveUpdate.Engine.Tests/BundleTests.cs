@@ -14,7 +14,7 @@ namespace LiveUpdate.Engine.Tests;
 
 public sealed class BundleTests : IDisposable
 {
-    private readonly TestFolder _folder = new("liveupdate-bundle-test");
+    private readonly TestFolder _folder = new("liveupdate-bundletest");
 
     public void Dispose() => _folder.Dispose();
 
@@ -36,53 +36,68 @@ public sealed class BundleTests : IDisposable
         File.WriteAllText(path, json.ToJsonString());
     }
 
-    private static LiveUpdateException Refused(string path, string errorId, ErrorKind kind = ErrorKind.InvalidData)
+    /// <summary>Where the tests' verified copies go: a folder of this test, so that a leftover copy shows.</summary>
+    private string Copies
     {
-        var e = Assert.Throws<LiveUpdateException>(() => UpdateBundle.Open(path));
+        get
+        {
+            var dir = _folder.Combine("copies");
+            Directory.CreateDirectory(dir);
+            return dir;
+        }
+    }
+
+    private LiveUpdateException Refused(string path, string errorId, ErrorKind kind = ErrorKind.InvalidData)
+    {
+        var e = Assert.Throws<LiveUpdateException>(() => UpdateBundle.Open(path, Copies));
         Assert.Equal(errorId, e.ErrorId);
         Assert.Equal(kind, e.Kind);
         Assert.Equal(path, e.Target);
+        Assert.Empty(Directory.GetFileSystemEntries(Copies)); // nothing is left of a refused bundle
+        var verified = Assert.Throws<LiveUpdateException>(() => UpdateBundle.Verify(path));
+        Assert.Equal(errorId, verified.ErrorId);
         return e;
     }
 
-    private static string[] Extractions() => Directory.GetDirectories(Path.GetTempPath(), "liveupdate-bundle-*");
+    private void RefusedArchive(string path, string errorId, ErrorKind kind = ErrorKind.InvalidData) => Refused(path, errorId, kind);
 
-    /// <summary>An archive that is refused leaves no extracted copy behind.</summary>
-    private static void RefusedArchive(string path, string errorId, ErrorKind kind = ErrorKind.InvalidData)
+    [Fact]
+    public void Opens_a_good_bundle_into_a_private_copy_that_dispose_removes()
     {
-        var before = Extractions();
-        Refused(path, errorId, kind);
-        Assert.Equal(before.OrderBy(x => x), Extractions().OrderBy(x => x));
-    }
-
-    /// <summary>Removes the folder an archive was extracted into (under the temporary folder).</summary>
-    private static void RemoveExtraction(UpdateBundle bundle)
-    {
-        var temp = Path.GetFullPath(Path.GetTempPath()).TrimEnd(Path.DirectorySeparatorChar);
-        var dir = new DirectoryInfo(bundle.Root);
-        while (dir.Parent is not null && dir.Parent.FullName.TrimEnd(Path.DirectorySeparatorChar) != temp) dir = dir.Parent;
-        Assert.StartsWith("liveupdate-bundle-", dir.Name);
-        dir.Delete(recursive: true);
+        var path = Good();
+        string root;
+        using (var b = UpdateBundle.Open(path, Copies))
+        {
+            Assert.Equal("AIX 7300-02-02 service pack", b.Name);
+            Assert.Equal(OsLevel.Parse("7300-02-02"), b.TargetLevel);
+            Assert.Equal(OsLevel.Parse("7300-02-01"), b.RequiresLevel);
+            Assert.True(b.LiveUpdateCapable);
+            Assert.Equal("Folder", b.Format);
+            Assert.Equal(new[] { "bos.rte", "bos.mp64" }, b.Packages.Select(p => p.Name));
+            root = b.Root;
+            Assert.NotEqual(Path.GetFullPath(path), root);
+            Assert.Equal(Path.GetFullPath(Copies), Path.GetDirectoryName(root));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(root));
+            foreach (var p in b.Packages)
+            {
+                Assert.StartsWith(root, b.PackagePath(p));
+                Assert.Equal(UpdateBundle.Sha256OfFile(b.PackagePath(p)), p.Sha256);
+                Assert.Equal(File.ReadAllBytes(Path.Combine(path, p.File)), File.ReadAllBytes(b.PackagePath(p)));
+            }
+            Assert.Equal(b.Packages.Sum(p => p.Size), b.PayloadBytes);
+        }
+        Assert.False(Directory.Exists(root));
     }
 
     [Fact]
-    public void Opens_a_good_bundle_with_its_levels_and_packages()
+    public void Verifies_in_place_without_writing_anything()
     {
         var path = Good();
-        var b = UpdateBundle.Open(path);
-        Assert.Equal("AIX 7300-02-02 service pack", b.Name);
-        Assert.Equal(OsLevel.Parse("7300-02-02"), b.TargetLevel);
-        Assert.Equal(OsLevel.Parse("7300-02-01"), b.RequiresLevel);
-        Assert.True(b.LiveUpdateCapable);
-        Assert.Equal(new[] { "bos.rte", "bos.mp64" }, b.Packages.Select(p => p.Name));
-        Assert.Equal(Path.GetFullPath(path), b.Root);
-        foreach (var p in b.Packages)
-        {
-            Assert.True(File.Exists(b.PackagePath(p)));
-            Assert.Equal(UpdateBundle.Sha256OfFile(b.PackagePath(p)), p.Sha256);
-            Assert.Equal(new FileInfo(b.PackagePath(p)).Length, p.Size);
-        }
-        Assert.Equal(b.Packages.Sum(p => p.Size), b.PayloadBytes);
+        var before = Directory.GetFileSystemEntries(path, "*", SearchOption.AllDirectories).OrderBy(x => x).ToArray();
+        using var b = UpdateBundle.Verify(path);
+        Assert.False(b.HasCopy);
+        Assert.Throws<InvalidOperationException>(() => b.PackagePath(b.Packages[0]));
+        Assert.Equal(before, Directory.GetFileSystemEntries(path, "*", SearchOption.AllDirectories).OrderBy(x => x));
     }
 
     [Fact]
@@ -222,19 +237,13 @@ public sealed class BundleTests : IDisposable
         var source = Good();
         var zip = _folder.Combine("bundle.zip");
         ZipFile.CreateFromDirectory(source, zip, CompressionLevel.Fastest, includeBaseDirectory: wrapped);
-        var b = UpdateBundle.Open(zip);
-        try
-        {
-            Assert.Equal(zip, b.Source);
-            Assert.Equal(OsLevel.Parse("7300-02-02"), b.TargetLevel);
-            Assert.Equal(2, b.Packages.Count);
-            Assert.True(File.Exists(Path.Combine(b.Root, "manifest.json")));
-            Assert.All(b.Packages, p => Assert.Equal(UpdateBundle.Sha256OfFile(b.PackagePath(p)), p.Sha256));
-        }
-        finally
-        {
-            RemoveExtraction(b);
-        }
+        using var b = UpdateBundle.Open(zip, Copies);
+        Assert.Equal(zip, b.Source);
+        Assert.Equal("Zip", b.Format);
+        Assert.Equal(OsLevel.Parse("7300-02-02"), b.TargetLevel);
+        Assert.Equal(2, b.Packages.Count);
+        Assert.True(File.Exists(Path.Combine(b.Root, "manifest.json")));
+        Assert.All(b.Packages, p => Assert.Equal(UpdateBundle.Sha256OfFile(b.PackagePath(p)), p.Sha256));
     }
 
     [Theory]
@@ -257,17 +266,10 @@ public sealed class BundleTests : IDisposable
                 TarFile.CreateFromDirectory(source, gz, includeBaseDirectory: wrapped);
             }
         }
-        var b = UpdateBundle.Open(archive);
-        try
-        {
-            Assert.Equal("AIX 7300-02-02 service pack", b.Name);
-            Assert.Equal(2, b.Packages.Count);
-            Assert.All(b.Packages, p => Assert.True(File.Exists(b.PackagePath(p))));
-        }
-        finally
-        {
-            RemoveExtraction(b);
-        }
+        using var b = UpdateBundle.Open(archive, Copies);
+        Assert.Equal("AIX 7300-02-02 service pack", b.Name);
+        Assert.Equal(2, b.Packages.Count);
+        Assert.All(b.Packages, p => Assert.True(File.Exists(b.PackagePath(p))));
     }
 
     [Fact]
@@ -275,7 +277,9 @@ public sealed class BundleTests : IDisposable
     {
         var source = Good();
         var file = Path.Combine(source, "payload", "bos.rte.bff");
-        File.AppendAllText(file, "tampered");
+        var bytes = File.ReadAllBytes(file);
+        bytes[^1] ^= 1;
+        File.WriteAllBytes(file, bytes);
         var zip = _folder.Combine("tampered.zip");
         ZipFile.CreateFromDirectory(source, zip);
         RefusedArchive(zip, "BundleChecksumMismatch");

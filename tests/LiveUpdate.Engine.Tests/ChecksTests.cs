@@ -134,15 +134,15 @@ public sealed class ChecksTests : IDisposable
     [Fact]
     public void Bundle_must_target_a_newer_level_that_the_partition_may_take()
     {
-        var sp = UpdateBundle.Open(_lab.Bundle("7300-02-02"));
-        var tl = UpdateBundle.Open(_lab.Bundle("7300-03-01"));
+        var sp = UpdateBundle.Verify(_lab.Bundle("7300-02-02"));
+        var tl = UpdateBundle.Verify(_lab.Bundle("7300-03-01"));
         var level = OsLevel.Parse("7300-02-01");
         Assert.Null(Checks.Bundle(sp, level, "lpar1"));
         AssertError(Checks.Bundle(sp, OsLevel.Parse("7300-02-02"), "lpar1"), "BundleLevelNotNewer", ErrorKind.InvalidOperation, sp.Source);
         AssertError(Checks.Bundle(sp, OsLevel.Parse("7300-03-00"), "lpar1"), "BundleLevelNotNewer", ErrorKind.InvalidOperation, sp.Source);
         AssertError(Checks.Bundle(tl, level, "lpar1"), "BundleRequirementNotMet", ErrorKind.InvalidOperation, tl.Source);
         Assert.Null(Checks.Bundle(tl, OsLevel.Parse("7300-02-02"), "lpar1"));
-        var offline = UpdateBundle.Open(UpdateBundle.Create(Path.Combine(_lab.Root, "offline"), "needs a reboot", OsLevel.Parse("7300-02-03"), null, false,
+        var offline = UpdateBundle.Verify(UpdateBundle.Create(Path.Combine(_lab.Root, "offline"), "needs a reboot", OsLevel.Parse("7300-02-03"), null, false,
             new[] { ("bos.rte", "7.3.2.3", "fileset", "bos.rte.bff", Encoding.UTF8.GetBytes("image")) }));
         AssertError(Checks.Bundle(offline, level, "lpar1"), "BundleNotLiveUpdateCapable", ErrorKind.InvalidOperation, offline.Source);
     }
@@ -165,9 +165,9 @@ public sealed class ChecksTests : IDisposable
         Assert.Null(Checks.NoSurrogate(_inv, _lpar1));
 
         var clone = new RootVgClone("lpar1", "altinst_rootvg", new[] { "hdisk1" }, _lpar1.OsLevel, _lpar1.OsLevel, CloneState.Cloned,
-            Array.Empty<string>(), null, TimeSpan.FromSeconds(30), _inv.System.Clock);
+            Array.Empty<string>(), null, 30, _inv.System.Clock);
         AssertError(Checks.NoClone(_inv with { Clones = new[] { clone } }, _lpar1), "CloneExists", ErrorKind.ResourceExists, "lpar1");
-        var mirror = new RootVgMirror("lpar1", "rootvg", new[] { "hdisk2" }, MirrorState.Synchronized, null, null, TimeSpan.FromSeconds(60), _inv.System.Clock);
+        var mirror = new RootVgMirror("lpar1", "rootvg", new[] { "hdisk2" }, MirrorState.Synchronized, null, null, 60, _inv.System.Clock);
         AssertError(Checks.NoMirror(_inv with { Mirrors = new[] { mirror } }, _lpar1), "MirrorExists", ErrorKind.ResourceExists, "lpar1");
         var surrogate = _lpar1 with { Name = "lpar1_surrogate", Id = 2, SurrogateOf = "lpar1" };
         AssertError(Checks.NoSurrogate(_inv with { Partitions = new[] { _lpar1, surrogate } }, _lpar1), "SurrogateExists", ErrorKind.ResourceExists, "lpar1");

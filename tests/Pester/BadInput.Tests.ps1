@@ -105,6 +105,9 @@ Describe 'A partition that is not running' {
 
 Describe 'Bad bundles' {
     BeforeAll {
+        # Install-CloneUpdate needs a clone, made by hand in $lab; Invoke-LiveUpdate runs on $other, which has none (on
+        # $lab it would be refused first for the hand steps in progress).
+        $other = New-TestLab -Name 'other'
         $lab = New-TestLab
         $good = Join-Path $lab 'updates/7300-02-02'
         New-RootVgClone -Partition lpar1 -Disk hdisk1 | Out-Null
@@ -113,7 +116,7 @@ Describe 'Bad bundles' {
     It 'a bundle that is missing' {
         $path = Join-Path $lab 'updates/7300-09-09'
         Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $path -ErrorAction Stop } BundleNotFound InstallCloneUpdateCommand ObjectNotFound $path $lab
-        Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $path -ErrorAction Stop } BundleNotFound InvokeLiveUpdateCommand ObjectNotFound $path $lab
+        Assert-Refused { Invoke-LiveUpdate -System $other -Partition lpar1 -UpdatePath $path -ErrorAction Stop } BundleNotFound InvokeLiveUpdateCommand ObjectNotFound $path $other
     }
 
     It 'a bundle without manifest' {
@@ -126,7 +129,7 @@ Describe 'Bad bundles' {
         $copy = Copy-Bundle $good
         Set-Content (Join-Path $copy 'manifest.json') '{ "format": "LiveUpdate.Bundle/1", "name": '
         Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $copy -ErrorAction Stop } BundleManifestInvalid InstallCloneUpdateCommand InvalidData $copy $lab
-        Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleManifestInvalid InvokeLiveUpdateCommand InvalidData $copy $lab
+        Assert-Refused { Invoke-LiveUpdate -System $other -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleManifestInvalid InvokeLiveUpdateCommand InvalidData $copy $other
     }
 
     It 'a manifest without a valid target level' {
@@ -144,7 +147,7 @@ Describe 'Bad bundles' {
         $err = { Install-CloneUpdate -Clone lpar1 -Path $copy -ErrorAction Stop } | Should -Throw -PassThru
         $err.Exception.Message | Should -Match ([regex]::Escape($payload.Name))
         Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $copy -ErrorAction Stop } BundleChecksumMismatch InstallCloneUpdateCommand InvalidData $copy $lab
-        Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleChecksumMismatch InvokeLiveUpdateCommand InvalidData $copy $lab
+        Assert-Refused { Invoke-LiveUpdate -System $other -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleChecksumMismatch InvokeLiveUpdateCommand InvalidData $copy $other
     }
 
     It 'a payload missing from the bundle' {
@@ -163,7 +166,7 @@ Describe 'Bad bundles' {
         $copy = Copy-Bundle $good
         Edit-BundleManifest $copy @{ targetLevel = '7300-02-01'; requiresLevel = $null }
         Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $copy -ErrorAction Stop } BundleLevelNotNewer InstallCloneUpdateCommand InvalidOperation $copy $lab
-        Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleLevelNotNewer InvokeLiveUpdateCommand InvalidOperation $copy $lab
+        Assert-Refused { Invoke-LiveUpdate -System $other -Partition lpar1 -UpdatePath $copy -ErrorAction Stop } BundleLevelNotNewer InvokeLiveUpdateCommand InvalidOperation $copy $other
     }
 
     It 'a target level lower than the current one' {
@@ -175,7 +178,7 @@ Describe 'Bad bundles' {
     It 'a requirement the partition does not meet (7300-03-01 needs 7300-02-02)' {
         $tl = Join-Path $lab 'updates/7300-03-01'
         Assert-Refused { Install-CloneUpdate -Clone lpar1 -Path $tl -ErrorAction Stop } BundleRequirementNotMet InstallCloneUpdateCommand InvalidOperation $tl $lab
-        Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath $tl -ErrorAction Stop } BundleRequirementNotMet InvokeLiveUpdateCommand InvalidOperation $tl $lab
+        Assert-Refused { Invoke-LiveUpdate -System $other -Partition lpar1 -UpdatePath $tl -ErrorAction Stop } BundleRequirementNotMet InvokeLiveUpdateCommand InvalidOperation $tl $other
     }
 
     It 'a bundle that is not live-update capable' {
@@ -253,11 +256,13 @@ Describe 'Labs that cannot be opened' {
         $lab = New-TestLab
         $file = Join-Path $lab 'system.state'
         [IO.File]::WriteAllText($file, [IO.File]::ReadAllText($file).Replace('"lpar1"', '"lpar7"'))
-        Assert-Refused { Connect-LiveUpdateSystem -Path $lab -ErrorAction Stop } LabStateCorrupt ConnectLiveUpdateSystemCommand InvalidData $file $lab
         # The session was connected to it before the edit: every command refuses it now, and nothing is rewritten.
         Assert-Refused { Get-LogicalPartition -ErrorAction Stop } LabStateCorrupt GetLogicalPartitionCommand InvalidData $file $lab
         Assert-Refused { New-RootVgClone -Partition lpar1 -Disk hdisk1 -ErrorAction Stop } LabStateCorrupt NewRootVgCloneCommand InvalidData $file $lab
         Assert-Refused { Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $lab 'updates/7300-02-02') -ErrorAction Stop } LabStateCorrupt InvokeLiveUpdateCommand InvalidData $file $lab
+        Assert-Refused { Connect-LiveUpdateSystem -Path $lab -ErrorAction Stop } LabStateCorrupt ConnectLiveUpdateSystemCommand InvalidData $file $lab
+        # A connect that failed leaves the session connected to nothing.
+        Assert-Refused { Get-LogicalPartition -ErrorAction Stop } NotConnected GetLogicalPartitionCommand InvalidOperation $null $lab
     }
 
     It 'a truncated state file' {
@@ -265,8 +270,8 @@ Describe 'Labs that cannot be opened' {
         $file = Join-Path $lab 'system.state'
         $bytes = [IO.File]::ReadAllBytes($file)
         [IO.File]::WriteAllBytes($file, $bytes[0..([int]($bytes.Length / 2))])
-        Assert-Refused { Connect-LiveUpdateSystem -Path $lab -ErrorAction Stop } LabStateCorrupt ConnectLiveUpdateSystemCommand InvalidData $file $lab
         Assert-Refused { Get-PhysicalVolume -ErrorAction Stop } LabStateCorrupt GetPhysicalVolumeCommand InvalidData $file $lab
+        Assert-Refused { Connect-LiveUpdateSystem -Path $lab -ErrorAction Stop } LabStateCorrupt ConnectLiveUpdateSystemCommand InvalidData $file $lab
     }
 
     It 'a state file without its header' {

@@ -7,7 +7,7 @@ BeforeDiscovery {
     $script:identityParameters = foreach ($command in Get-Command -Module LiveUpdate) {
         foreach ($parameter in $command.Parameters.Values) {
             if ($parameter.ParameterType.Name.TrimEnd('[]') -in $identityTypes -or $parameter.Name -in 'UpdatePath', 'Id' -or
-                ($parameter.Name -eq 'Name' -and $command.Noun -ne 'LiveUpdateLab')) {
+                ($parameter.Name -eq 'Name' -and $command.Noun -notin 'LiveUpdateLab', 'LiveUpdateBundle')) {
                 @{ Command = $command.Name; Parameter = $parameter.Name; Attributes = $parameter.Attributes }
             }
         }

@@ -30,7 +30,8 @@ BeforeAll {
         @($snapshot.Processes | Where-Object { $_ -match "lu$($Id)p" }) | Should -BeNullOrEmpty
     }
 
-    function Get-Device([string] $Disk) { ((Get-PhysicalVolume -Name $Disk).Location -split ' ')[0] }
+    # Named by the lab: a connect that a test expects to fail leaves the session connected to nothing.
+    function Get-Device([string] $Disk) { ((Get-PhysicalVolume -System $script:lab -Name $Disk).Location -split ' ')[0] }
 
     # A bundle folder: manifest.json listing each payload file with its SHA-256 and size.
     function New-TestBundle([string] $Folder, [string] $Target, [string] $Requires, [object[]] $Packages) {

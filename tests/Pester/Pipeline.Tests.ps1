@@ -23,7 +23,7 @@ Describe 'The step-by-step pipeline' {
         $clone.State | Should -Be 'Cloned'
         $clone.SourceLevel.ToString() | Should -Be '7300-02-01'
         $clone.OsLevel.ToString() | Should -Be '7300-02-01'
-        $clone.Duration | Should -BeGreaterThan ([timespan]::Zero)
+        $clone.Duration | Should -BeGreaterThan 0 -Because 'the copy takes seconds'
         (Get-PhysicalVolume hdisk1).VolumeGroup | Should -Be 'altinst_rootvg'
         (Get-VolumeGroup altinst_rootvg -Partition lpar1).Role | Should -Be 'AltInstRoot'
         $copy = Join-Path $lab 'disks/hdisk1'
@@ -115,9 +115,10 @@ Describe 'The step-by-step pipeline' {
             $m.DataVerified | Should -BeTrue
             $m.RecordsOnDestination | Should -Be $m.RecordsAcknowledged
             $m.RecordsAcknowledged | Should -BeGreaterThan 0
-            $m.Blackout | Should -BeGreaterThan ([timespan]::Zero)
-            $m.Blackout | Should -BeLessThan ([timespan]::FromSeconds(1))
-            $m.Blackout | Should -Be ($m.StopTime + $m.SyncTime + $m.StartTime)
+            $m.Blackout | Should -BeGreaterThan 0
+            $m.Blackout | Should -BeLessThan 1 -Because 'durations are seconds'
+            $m.Blackout | Should -BeGreaterThan ($m.StopTime + $m.SyncTime + $m.StartTime - 1e-9)
+            $m.Blackout | Should -BeLessThan ($m.StopTime + $m.SyncTime + $m.StartTime + 1e-9)
         }
         $moves[0].IdentityTakenOver | Should -BeFalse
         $moves[-1].IdentityTakenOver | Should -BeTrue -Because 'the last application leaving lpar1 hands its identity to the surrogate'
@@ -208,5 +209,51 @@ Describe 'Pipeline binding' {
         $clone.Partition | Should -Be 'lpar1'
         $preview = [pscustomobject]@{ Name = 'lpar1' } | Test-LiveUpdate -UpdatePath (Join-Path $lab2 'updates/7300-02-02')
         $preview.Partition | Should -Be 'lpar1'
+    }
+}
+
+Describe 'Parameters bind the way the objects flow' {
+    BeforeEach {
+        $lab = New-TestLab
+        $bundle = Join-Path $lab 'updates/7300-02-02'
+    }
+
+    It 'takes the disks that Get-PhysicalVolume pipes, collected for one clone or mirror' {
+        $clone = Get-PhysicalVolume -Free | Select-Object -First 1 | New-RootVgClone -Partition lpar1
+        $clone.Disks | Should -Be @('hdisk1')
+        $mirror = Get-PhysicalVolume hdisk2, hdisk3 | Start-RootVgMirror -Partition lpar1
+        @($mirror).Count | Should -Be 1 -Because 'the disks piped for one partition make one mirror'
+        $mirror.Disks | Should -Be @('hdisk2', 'hdisk3')
+    }
+
+    It 'takes a partition by the Name of what is piped: <Command>' -ForEach @(
+        @{ Command = 'Test-LiveUpdate'; Run = { param($o, $b) $o | Test-LiveUpdate -UpdatePath $b }; Check = { param($r) $r.Partition | Should -Be 'lpar1' } }
+        @{ Command = 'Get-LiveUpdateOperation'; Run = { param($o, $b) $o | Get-LiveUpdateOperation }; Check = { param($r) $r | Should -BeNullOrEmpty } }
+        @{ Command = 'New-RootVgClone, Install-CloneUpdate, Start-UpdatedPartition'; Run = {
+                param($o, $b)
+                $null = $o | New-RootVgClone -Disk hdisk1
+                $null = $o | Install-CloneUpdate -Path $b
+                $o | Start-UpdatedPartition
+            }; Check = { param($r) $r.Name | Should -Be 'lpar1_surrogate' } }
+    ) {
+        $row = [pscustomobject]@{ Name = 'lpar1'; Comment = 'a row of a CSV file' }
+        & $Check (& $Run $row $bundle)
+    }
+
+    It 'binds Name by property name on every parameter that takes a partition from the pipeline' {
+        foreach ($command in Get-Command -Module LiveUpdate -CommandType Cmdlet) {
+            foreach ($p in $command.Parameters.Values | Where-Object { $_.ParameterType.Name -in 'PartitionIdentity', 'CloneIdentity', 'MirrorIdentity' }) {
+                $pipeline = $p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and ($_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName) }
+                if (-not $pipeline -or $command.Parameters.ContainsKey('Name')) { continue }
+                ($pipeline | Where-Object ValueFromPipelineByPropertyName) | Should -Not -BeNullOrEmpty -Because "$($command.Name) -$($p.Name) takes a partition"
+                @($p.Name) + @($p.Aliases) | Should -Contain 'Name' -Because "$($command.Name) -$($p.Name) takes the Name of a piped object"
+            }
+        }
+    }
+
+    It 'shows no placeholder level for a partition that does not exist' {
+        $preview = Test-LiveUpdate -Partition lpar9 -UpdatePath $bundle
+        $preview.FromLevel | Should -BeNullOrEmpty
+        ($preview | Out-String) | Should -Not -Match '0001-00-00'
     }
 }

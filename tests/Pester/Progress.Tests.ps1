@@ -234,6 +234,25 @@ Describe 'Invoke-LiveUpdate -AsJob' {
         (Get-LogicalPartition -Name lpar1).OsLevel.ToString() | Should -Be '7300-02-02'
     }
 
+    It 'reports the same progress records as the same update in the foreground' {
+        # Two labs made alike run the same update on the virtual clock: one in a hosted PowerShell, one as a job.
+        $other = Join-Path $TestDrive "fore-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+        $null = New-LiveUpdateLab -Path $other
+        $shell = New-HostedShell
+        $null = $shell.AddScript("`$null = Connect-LiveUpdateSystem -Path '$other'; Invoke-LiveUpdate -Partition lpar1 -UpdatePath '$other/updates/7300-02-02'")
+        $null = $shell.Invoke()
+        $foreground = @($shell.Streams.Progress)
+        $shell.Dispose()
+        $null = Connect-LiveUpdateSystem -Path $lab
+        $job = Invoke-LiveUpdate -Partition lpar1 -UpdatePath $bundle -AsJob
+        $null = $job | Wait-Job
+        $background = @($job.Progress)
+        $show = { param($r) '{0}|{1}|{2}|{3}|{4}|{5}|{6}' -f $r.ActivityId, $r.ParentActivityId, $r.Activity, ($r.StatusDescription -replace [regex]::Escape($other), 'LAB' -replace [regex]::Escape($lab), 'LAB'), $r.PercentComplete, $r.SecondsRemaining, $r.RecordType }
+        $foreground.Count | Should -BeGreaterThan 10
+        ($background | ForEach-Object { & $show $_ }) | Should -Be ($foreground | ForEach-Object { & $show $_ })
+        Remove-LiveUpdateLab -Path $other -Confirm:$false
+    }
+
     It 'checks and confirms in the foreground: a bad request starts no job, -WhatIf changes nothing' {
         { Invoke-LiveUpdate -Partition lpar9 -UpdatePath $bundle -AsJob -ErrorAction Stop } |
             Should -Throw -ErrorId 'PartitionNotFound,LiveUpdate.PowerShell.Commands.InvokeLiveUpdateCommand'

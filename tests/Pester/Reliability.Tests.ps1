@@ -33,7 +33,7 @@ Describe 'Operations, resume and undo' -Tag 'Reliability' {
         $op.PointOfNoReturnPassed | Should -BeTrue
         $op.Steps.Name | Should -Be @('Verify', 'Clone', 'Mirror', 'Install', 'Boot', 'Import', 'Move', 'TakeOver')
         $op.Steps | ForEach-Object { $_.State | Should -Be 'Succeeded' }
-        ($op.Steps | Where-Object Name -eq 'Clone').Duration | Should -BeGreaterThan ([timespan]::Zero)
+        ($op.Steps | Where-Object Name -eq 'Clone').Duration | Should -BeGreaterThan 0
         @(Get-LiveUpdateOperation -Partition lpar1).Id | Should -Contain $r.OperationId
         $r | Get-LiveUpdateOperation | ForEach-Object Id | Should -Be $r.OperationId
     }
@@ -152,7 +152,11 @@ catch { 'ERROR ' + `$_.FullyQualifiedErrorId }
         $file = Get-ChildItem (Join-Path $lab 'journal') -Recurse -Filter "$($r.OperationId).jsonl"
         $text = [IO.File]::ReadAllText($file.FullName)
         [IO.File]::WriteAllText($file.FullName, $text.Substring(0, $text.Length - 20))
-        { Get-LiveUpdateOperation -Id $r.OperationId -ErrorAction Stop } | Should -Throw -ErrorId 'JournalCorrupt,LiveUpdate.PowerShell.Commands.GetLiveUpdateOperationCommand'
+        $op = Get-LiveUpdateOperation -Id $r.OperationId
+        $op.State | Should -Be 'Corrupt' -Because 'a journal that fails its check is shown, never reinterpreted'
+        $op.Reason | Should -Match 'truncated'
+        $op.Steps | Should -BeNullOrEmpty
+        { Resume-LiveUpdate -Id $r.OperationId -ErrorAction Stop } | Should -Throw -ErrorId 'JournalCorrupt,LiveUpdate.PowerShell.Commands.ResumeLiveUpdateCommand'
     }
 
     It 'refuses a lab state that was edited by hand' {

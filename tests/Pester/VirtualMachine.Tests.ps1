@@ -109,7 +109,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         Start-Sleep -Milliseconds 500
         $acked = Stop-RecordClient $client $log
         $acked.Count | Should -BeGreaterThan 20
-        Write-Host "Move-Application: blackout $([math]::Round($moves[0].Blackout.TotalMilliseconds)) ms, $($acked.Count) records acknowledged"
+        Write-Host "Move-Application: blackout $([math]::Round($moves[0].Blackout * 1000)) ms, $($acked.Count) records acknowledged"
         Assert-Lpar1 $script:identity $acked
         (Get-LogicalPartition lpar1).OsLevel.ToString() | Should -Be '7300-02-02'
         @(Get-VolumeGroup -Partition lpar1 | Where-Object Name -eq 'old_rootvg').Count | Should -Be 1
@@ -126,7 +126,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $acked = Stop-RecordClient $client $log
         $r.Status | Should -Be 'Succeeded'
         $r.Applications[0].BlackoutCopiedBytes | Should -Be 0
-        Write-Host "Invoke-LiveUpdate: blackout $([math]::Round($r.Blackout.TotalMilliseconds)) ms in $([math]::Round($r.Duration.TotalSeconds, 1)) s"
+        Write-Host "Invoke-LiveUpdate: blackout $([math]::Round($r.Blackout * 1000)) ms in $([math]::Round($r.Duration, 1)) s"
         Assert-Lpar1 $script:identity $acked
         Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -Confirm:$false
     }
@@ -148,7 +148,8 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound*'
         $d.partitions[0].domain = Get-VmDomain lpar1 -Lab $script:lab
-        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0]
+        # A connect that failed leaves the session connected to nothing: the lab is named.
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0]
         $held = [IO.File]::Open($free.Location, 'Open', 'Read', 'ReadWrite')
         try {
             $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
@@ -182,7 +183,8 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
+        # A connect that failed leaves the session connected to nothing: the lab is named.
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
         { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null

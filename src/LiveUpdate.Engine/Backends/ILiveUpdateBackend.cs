@@ -49,7 +49,15 @@ public interface ILiveUpdateBackend : IDisposable
     RootVgClone InstallUpdate(string partition, UpdateBundle bundle, OperationContext context);
     /// <summary>Turns the old_rootvg kept by a finished live update into the partition's clone again (the way back).</summary>
     RootVgClone AdoptOldRootVg(string partition, OperationContext context);
-    /// <summary>Undoes <see cref="AdoptOldRootVg"/>: the partition's clone becomes its old_rootvg again, untouched. Idempotent.</summary>
+    /// <summary>
+    /// Turns a kept rootvg (old_rootvg, or an older one: old_rootvg1, old_rootvg2, ...) into the partition's clone;
+    /// <see cref="RestoreOldRootVg"/> gives it its name back. A backend that keeps only old_rootvg need not override this.
+    /// </summary>
+    RootVgClone AdoptOldRootVg(string partition, string volumeGroup, OperationContext context) =>
+        volumeGroup == "old_rootvg" ? AdoptOldRootVg(partition, context)
+            : throw new LiveUpdateException("OlderRootVgNotSupported", ErrorKind.NotEnabled,
+                $"The {Kind} backend goes back to old_rootvg only, not to {volumeGroup}.", volumeGroup);
+    /// <summary>Undoes <see cref="AdoptOldRootVg(string, string, OperationContext)"/>: the partition's clone becomes its old_rootvg again, untouched. Idempotent.</summary>
     void RestoreOldRootVg(string partition, OperationContext context);
 
     // Partitions

@@ -59,6 +59,8 @@ internal sealed class CloneRecord
     public string? BootedAs { get; set; }
     public double DurationSeconds { get; set; }
     public DateTimeOffset Created { get; set; }
+    /// <summary>For a clone made of a kept rootvg (Undo-LiveUpdate): the name it had (old_rootvg, old_rootvg1, ...).</summary>
+    public string? AdoptedFrom { get; set; }
 
     /// <summary>The surrogate booted from the clone is gone: the clone is updated (or merely cloned) again.</summary>
     public void Unboot()
@@ -69,7 +71,7 @@ internal sealed class CloneRecord
 
     public RootVgClone ToModel(string volumeGroup, IReadOnlyList<string> disks, string level) =>
         new(Partition, volumeGroup, disks.ToArray(), OsLevel.Parse(SourceLevel), OsLevel.Parse(level), Enum.Parse<CloneState>(State),
-            AppliedBundles.ToArray(), BootedAs, TimeSpan.FromSeconds(DurationSeconds), Created);
+            AppliedBundles.ToArray(), BootedAs, DurationSeconds, Created);
 }
 
 /// <summary>What a backend keeps of a partition's rootvg mirror.</summary>
@@ -91,5 +93,5 @@ internal class MirrorRecord
 
     public RootVgMirror ToModel(string sourceVolumeGroup, IReadOnlyList<string> disks, string? importedAs) =>
         new(Partition, sourceVolumeGroup, disks.ToArray(), Enum.Parse<MirrorState>(State), importedAs, ImportedInto,
-            TimeSpan.FromSeconds(DurationSeconds), Created);
+            DurationSeconds, Created);
 }

@@ -80,8 +80,9 @@ internal static class Checks
     public static LiveUpdateException NoDisk(string purpose, long requiredMB, string partition) => new("NoSuitableDisk", ErrorKind.ResourceUnavailable,
         $"No free disk of at least {requiredMB} MB is left for the {purpose} of {partition}.", partition);
 
-    public static LiveUpdateException? Bundle(UpdateBundle bundle, OsLevel current, string partition)
+    public static LiveUpdateException? Bundle(UpdateBundle bundle, string currentLevel, string partition)
     {
+        var current = OsLevel.Parse(currentLevel);
         if (bundle.TargetLevel <= current)
             return new LiveUpdateException("BundleLevelNotNewer", ErrorKind.InvalidOperation,
                 $"Bundle '{bundle.Name}' targets {bundle.TargetLevel}, which is not above {current}, the level of {partition}.", bundle.Source);
@@ -99,7 +100,7 @@ internal static class Checks
         bundle = null;
         try
         {
-            bundle = UpdateBundle.Open(path);
+            bundle = UpdateBundle.Verify(path);
             return null;
         }
         catch (LiveUpdateException e)
@@ -117,24 +118,26 @@ internal static class Checks
         return null;
     }
 
-    public static LiveUpdateException? NoClone(SystemInventory inv, LogicalPartition p)
+    // The way out (what to run about what is left) comes from the engine, which knows the partition's operations.
+
+    public static LiveUpdateException? NoClone(SystemInventory inv, LogicalPartition p, string? wayOut = null)
     {
         var c = inv.Clones.FirstOrDefault(x => Same(x.Partition, p.Name));
         return c is null ? null : new LiveUpdateException("CloneExists", ErrorKind.ResourceExists,
-            $"Partition {p.Name} already has an {c.VolumeGroup} on {string.Join(",", c.Disks)} ({c.State}); finish or remove it first.", p.Name);
+            $"Partition {p.Name} already has an {c.VolumeGroup} on {string.Join(",", c.Disks)} ({c.State}).{(wayOut is null ? "" : " " + wayOut)}", p.Name);
     }
 
-    public static LiveUpdateException? NoMirror(SystemInventory inv, LogicalPartition p)
+    public static LiveUpdateException? NoMirror(SystemInventory inv, LogicalPartition p, string? wayOut = null)
     {
         var m = inv.Mirrors.FirstOrDefault(x => Same(x.Partition, p.Name));
         return m is null ? null : new LiveUpdateException("MirrorExists", ErrorKind.ResourceExists,
-            $"The rootvg of {p.Name} is already mirrored onto {string.Join(",", m.Disks)}.", p.Name);
+            $"The rootvg of {p.Name} is already mirrored onto {string.Join(",", m.Disks)}.{(wayOut is null ? "" : " " + wayOut)}", p.Name);
     }
 
-    public static LiveUpdateException? NoSurrogate(SystemInventory inv, LogicalPartition p)
+    public static LiveUpdateException? NoSurrogate(SystemInventory inv, LogicalPartition p, string? wayOut = null)
     {
         var s = inv.Partitions.FirstOrDefault(x => Same(x.SurrogateOf, p.Name));
         return s is null ? null : new LiveUpdateException("SurrogateExists", ErrorKind.ResourceExists,
-            $"Partition {p.Name} already has a surrogate, {s.Name}.", p.Name);
+            $"Partition {p.Name} already has a surrogate, {s.Name}.{(wayOut is null ? "" : " " + wayOut)}", p.Name);
     }
 }

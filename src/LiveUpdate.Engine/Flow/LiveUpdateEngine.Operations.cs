@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Globalization;
 using System.Linq;
+using System.Text.Json.Nodes;
 using LiveUpdate.Engine.Bundles;
 using LiveUpdate.Engine.Model;
 using Microsoft.Extensions.Logging;
@@ -42,8 +44,11 @@ public sealed partial class LiveUpdateEngine
         return Run(journal, context);
     }
 
-    /// <summary>Goes back to the level before the last finished update, booting the kept old_rootvg as the surrogate.</summary>
-    public LiveUpdateResult? Undo(string partition, IReadOnlyList<string>? mirrorDisks, OperationContext context)
+    /// <summary>
+    /// Goes back to the level of a kept rootvg — old_rootvg (the level before the last finished update) or an older
+    /// one (old_rootvg1, ...) — booting it as the surrogate; the level it leaves becomes the new old_rootvg.
+    /// </summary>
+    public LiveUpdateResult? Undo(string partition, IReadOnlyList<string>? mirrorDisks, OperationContext context, string volumeGroup = "old_rootvg")
     {
         var id = NewOperationId();
         using var held = Hold(partition, id);
@@ -52,19 +57,21 @@ public sealed partial class LiveUpdateEngine
         var p = found!;
         Throw(Checks.Original(p));
         RefuseIfInterrupted(p.Name);
-        Throw(Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p));
-        var old = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot && Same(v.Name, "old_rootvg"))
-            ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound,
-                $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to.", p.Name);
+        Throw(Checks.NoClone(inv, p, WayOut(p.Name, "clone")) ?? Checks.NoMirror(inv, p, WayOut(p.Name, "mirror")) ?? Checks.NoSurrogate(inv, p, WayOut(p.Name, "surrogate")));
+        var kept = inv.VolumeGroups.Where(v => Same(v.Partition, p.Name) && v.Role == VolumeGroupRole.OldRoot).OrderBy(v => v.Name, StringComparer.OrdinalIgnoreCase).ToList();
+        var old = kept.FirstOrDefault(v => Same(v.Name, volumeGroup))
+            ?? throw new LiveUpdateException("OldRootVgMissing", ErrorKind.ObjectNotFound, kept.Count == 0
+                ? $"Partition {p.Name} has no old_rootvg (it was removed, or no live update finished); there is nothing to go back to."
+                : $"Partition {p.Name} keeps no rootvg named '{volumeGroup}'; it keeps {string.Join(", ", kept.Select(v => $"{v.Name} ({v.OsLevel})"))}.", volumeGroup);
         var used = Checks.RootVgUsedMB(inv, p);
         var mirror = mirrorDisks ?? Checks.ChooseDisk(inv, used, Array.Empty<string>()) ?? throw Checks.NoDisk("mirror", used, p.Name);
         Throw(Checks.Disks(inv, mirror, used, "mirror of rootvg"));
         Throw(Checks.Frame(inv, p));
-        if (!context.ShouldProcess(p.Name, $"Undo the live update: go back from {p.OsLevel} to {old.OsLevel} on {Join(old.Disks)} (mirror onto {Join(mirror)})")) return null;
+        if (!context.ShouldProcess(p.Name, $"Undo the live update: go back from {p.OsLevel} to {old.OsLevel} ({old.Name} on {Join(old.Disks)}; mirror onto {Join(mirror)})")) return null;
         TakeOverNotice(held, p.Name, context);
         var journal = OperationJournal.Create(Backend.Location, p.Name, id);
         journal.Append("Begin", inv.System.Clock,
-            ("kind", "Undo"), ("partition", p.Name), ("bundle", ""), ("bundleName", "old_rootvg at " + old.OsLevel),
+            ("kind", "Undo"), ("partition", p.Name), ("bundle", ""), ("bundleName", $"{old.Name} at {old.OsLevel}"), ("oldRootVg", old.Name),
             ("from", p.OsLevel.ToString()), ("to", old.OsLevel!.ToString()),
             ("cloneDisks", old.Disks), ("mirrorDisks", mirror),
             ("applications", inv.Applications.Where(a => Same(a.Partition, p.Name)).Select(a => a.Name).ToArray()),
@@ -75,10 +82,13 @@ public sealed partial class LiveUpdateEngine
     /// <summary>Finishes (or, with <paramref name="rollBack"/>, rolls back) an operation that a dead process left unfinished.</summary>
     public LiveUpdateResult? Resume(string operationId, bool rollBack, OperationContext context)
     {
-        var journal = OperationJournal.Open(Backend.Location, operationId);
+        var journal = OpenTrusted(operationId);
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation,
                 $"Operation {operationId} already ended ({(string?)journal.End!["status"]}); there is nothing to resume.", operationId);
+        if (journal.IsHandSteps && !rollBack)
+            throw new LiveUpdateException("OperationNotResumable", ErrorKind.InvalidOperation,
+                $"Operation {operationId} holds the hand steps taken on {journal.Partition}; there is no flow to finish. Go on with the next step by hand, or take them all back with Resume-LiveUpdate -Id {operationId} -RollBack.", operationId);
         if (Checks.FindPartition(Inventory(), journal.Partition) is null)
             throw new LiveUpdateException("PartitionNotFound", ErrorKind.ObjectNotFound, $"Partition {journal.Partition} of operation {operationId} no longer exists.", operationId);
         if (PartitionLock.IsHeld(Backend.Location, journal.Partition))
@@ -86,7 +96,7 @@ public sealed partial class LiveUpdateEngine
                 $"Operation {operationId} on {journal.Partition} is in flight ({PartitionLock.Owner(Backend.Location, journal.Partition)}); it cannot be resumed.", journal.Partition);
         if (!context.ShouldProcess(journal.Partition, rollBack ? $"Roll back interrupted operation {operationId}" : $"Finish interrupted operation {operationId}")) return null;
         using var held = Hold(journal.Partition, operationId);
-        journal = OperationJournal.Open(Backend.Location, operationId); // another process may have finished it meanwhile
+        journal = OpenTrusted(operationId); // another process may have finished it meanwhile
         if (journal.Ended)
             throw new LiveUpdateException("OperationNotInterrupted", ErrorKind.InvalidOperation, $"Operation {operationId} was finished by another process.", operationId);
         TakeOverNotice(held, journal.Partition, context);
@@ -94,10 +104,32 @@ public sealed partial class LiveUpdateEngine
         context.Logger.LogInformation("[{Operation}] Resuming the {Kind} of {Partition} ({Mode})", operationId, journal.Kind, journal.Partition, rollBack ? "roll back" : "finish");
         if (rollBack || journal.RollingBack)
         {
-            var reason = rollBack ? "Rolled back on request after the operation was interrupted." : "The interrupted roll-back was finished.";
-            return RollBack(journal, reason, null, null, context);
+            var reason = !rollBack ? "The interrupted roll-back was finished."
+                : journal.IsHandSteps ? $"The hand steps on {journal.Partition} were taken back on request; it stays at {journal.FromLevel}."
+                : "Rolled back on request after the operation was interrupted.";
+            try
+            {
+                return RollBack(journal, reason, null, null, context);
+            }
+            finally
+            {
+                UpdateBundle.RemoveCopies(journal.Id);
+            }
         }
         return Run(journal, context);
+    }
+
+    /// <summary>A journal that passes its check; one that does not is refused with the way to clear it.</summary>
+    private OperationJournal OpenTrusted(string id)
+    {
+        try
+        {
+            return OperationJournal.Open(Backend.Location, id);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "JournalCorrupt")
+        {
+            throw new LiveUpdateException("JournalCorrupt", ErrorKind.InvalidData, $"{e.Message} Look at it, then clear it with Resume-LiveUpdate -Id {id} -Discard.", id, e);
+        }
     }
 
     private void TakeOverNotice(IDisposable held, string partition, OperationContext context)
@@ -110,24 +142,84 @@ public sealed partial class LiveUpdateEngine
     /// <summary>Called holding the partition's lock: an unfinished operation of the partition is then not running anywhere.</summary>
     private void RefuseIfInterrupted(string partition)
     {
-        foreach (var op in OperationJournal.Ids(Backend.Location, partition).Select(id => OperationJournal.Open(Backend.Location, id)).Where(j => !j.Ended).Select(ToOperation))
-                throw new LiveUpdateException("OperationInterrupted", ErrorKind.InvalidOperation,
-                    $"Operation {op.Id} on {partition} was interrupted at step {op.Steps.LastOrDefault(s => s.State != "Pending")?.Name}; finish it with Resume-LiveUpdate -Id {op.Id} (or -RollBack) first.", op.Id);
+        var open = Unfinished(partition);
+        if (open is null) return;
+        if (!open.IsHandSteps) throw InterruptedError(open);
+        var done = string.Join(", ", ToOperation(open).Steps.Where(s => s.State == "Succeeded").Select(s => s.Name));
+        throw new LiveUpdateException("OperationInProgress", ErrorKind.InvalidOperation,
+            $"Partition {partition} is in the middle of hand steps (operation {open.Id}{(done.Length == 0 ? "" : ", done: " + done)}). Go on with them, " +
+            $"undo them with Remove-RootVgClone, Stop-RootVgMirror and Stop-UpdatedPartition, or take them all back with Resume-LiveUpdate -Id {open.Id} -RollBack.", open.Id);
     }
 
     // ------------------------------------------------------------------ history
 
+    /// <summary>
+    /// The operations of one partition (or of all), oldest first by their start on the system's clock. A journal
+    /// that fails its chain check is listed as Corrupt with what can be read of it; the others list as they are.
+    /// </summary>
     public IReadOnlyList<LiveUpdateOperation> Operations(string? partition = null) =>
-        OperationJournal.Ids(Backend.Location, partition).Select(GetOperation).ToList();
+        OperationJournal.Ids(Backend.Location, partition).Select(Read)
+            .OrderBy(r => r.Operation.Started).ThenBy(r => r.At).ThenBy(r => r.Operation.Id, StringComparer.Ordinal)
+            .Select(r => r.Operation).ToList();
 
-    public LiveUpdateOperation GetOperation(string id) => ToOperation(OperationJournal.Open(Backend.Location, id));
+    public LiveUpdateOperation GetOperation(string id) => Read(id).Operation;
+
+    private (LiveUpdateOperation Operation, DateTimeOffset At) Read(string id)
+    {
+        try
+        {
+            var j = OperationJournal.Open(Backend.Location, id);
+            return (ToOperation(j), j.StartedAt);
+        }
+        catch (LiveUpdateException e) when (e.ErrorId == "JournalCorrupt")
+        {
+            return Corrupt(id, e);
+        }
+    }
+
+    private (LiveUpdateOperation, DateTimeOffset) Corrupt(string id, LiveUpdateException e)
+    {
+        var (partition, first, written) = OperationJournal.Glimpse(Backend.Location, id);
+        string? Field(string key) => first?[key] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
+        var started = DateTimeOffset.TryParse(Field("clock"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var clock) ? clock : written;
+        var at = DateTimeOffset.TryParse(Field("at"), CultureInfo.InvariantCulture, DateTimeStyles.None, out var real) ? real : written;
+        var operation = new LiveUpdateOperation(id, Field("kind") ?? "", partition, Field("from"), Field("to"), OperationState.Corrupt, false,
+            Array.Empty<OperationStep>(), Array.Empty<string>(), Array.Empty<string>(), Array.Empty<string>(), Field("bundleName") ?? "", 0, started, null,
+            $"{e.Message} Look at it, then clear it with Resume-LiveUpdate -Id {id} -Discard.");
+        return (operation, at);
+    }
+
+    /// <summary>
+    /// Sets aside the journal of an operation that fails its chain check (it is renamed, not deleted), so that the
+    /// partition can be updated again. Only a corrupt journal is discarded: an intact one is finished or rolled back.
+    /// </summary>
+    public string? Discard(string id, OperationContext context)
+    {
+        var (operation, _) = Read(id);
+        if (operation.State != OperationState.Corrupt)
+            throw new LiveUpdateException("OperationNotCorrupt", ErrorKind.InvalidOperation,
+                $"The journal of operation {id} is intact ({operation.State}); it is not discarded. " +
+                (operation.State is OperationState.Interrupted or OperationState.InProgress
+                    ? $"Finish it with Resume-LiveUpdate -Id {id}, or go back with Resume-LiveUpdate -Id {id} -RollBack."
+                    : "It stays as the record of what happened."), id);
+        if (PartitionLock.IsHeld(Backend.Location, operation.Partition))
+            throw new LiveUpdateException("UpdateInProgress", ErrorKind.ResourceBusy,
+                $"Partition {operation.Partition} is being updated ({PartitionLock.Owner(Backend.Location, operation.Partition)}); its journals stay as they are.", operation.Partition);
+        if (!context.ShouldProcess(id, $"Discard the journal of operation {id} on {operation.Partition}, which fails its check (it is kept beside, renamed .discarded)")) return null;
+        using var held = Hold(operation.Partition, id);
+        var aside = OperationJournal.Discard(Backend.Location, id);
+        context.Logger.LogWarning("The journal of operation {Operation} on {Partition} failed its check and was set aside as {File}", id, operation.Partition, aside);
+        return aside;
+    }
 
     private LiveUpdateOperation ToOperation(OperationJournal j)
     {
         var end = j.End;
         OperationState state;
         if (end is not null) state = Enum.Parse<OperationState>((string)end["status"]!);
-        else state = PartitionLock.IsHeld(Backend.Location, j.Partition) ? OperationState.Running : OperationState.Interrupted;
+        else if (PartitionLock.IsHeld(Backend.Location, j.Partition)) state = OperationState.Running;
+        // Hand steps wait for the administrator's next step, unless a process stopped in the middle of one.
+        else state = j.IsHandSteps && (string?)j.Last["event"] != "StepStarted" ? OperationState.InProgress : OperationState.Interrupted;
         var resumed = j.Events("Resumed").LastOrDefault();
         return new LiveUpdateOperation(j.Id, j.Kind, j.Partition, j.FromLevel, j.ToLevel, state, j.PointOfNoReturnPassed, j.Steps(),
             j.Applications, j.CloneDisks, j.MirrorDisks, j.BundleName, (int?)resumed?["pid"] ?? j.ProcessId, j.StartedClock,
@@ -183,7 +275,7 @@ public sealed partial class LiveUpdateEngine
     private static string Describe(OperationJournal j, string step, UpdateBundle? bundle) => step switch
     {
         Steps.Verify => $"verifying {j.BundleName} (manifest, every payload SHA-256, levels)",
-        Steps.Clone when j.Kind == "Undo" => $"adopting old_rootvg on {Join(j.CloneDisks)} as altinst_rootvg",
+        Steps.Clone when j.Kind == "Undo" => $"adopting {j.OldRootVg} on {Join(j.CloneDisks)} as altinst_rootvg",
         Steps.Clone => $"cloning rootvg onto {Join(j.CloneDisks)} as altinst_rootvg",
         Steps.Mirror => $"mirroring rootvg onto {Join(j.MirrorDisks)}",
         Steps.Install => $"installing {bundle?.Name ?? j.BundleName} into altinst_rootvg",
@@ -196,10 +288,25 @@ public sealed partial class LiveUpdateEngine
 
     private LiveUpdateResult Run(OperationJournal j, OperationContext context)
     {
+        UpdateBundle? bundle = null;
+        try
+        {
+            return Run(j, context, ref bundle);
+        }
+        finally
+        {
+            // The verified private copy of the bundle lives as long as the operation runs; copies that a process which
+            // died during the operation left go too.
+            bundle?.Dispose();
+            UpdateBundle.RemoveCopies(j.Id);
+        }
+    }
+
+    private LiveUpdateResult Run(OperationJournal j, OperationContext context, ref UpdateBundle? bundle)
+    {
         using var scope = context.Logger.BeginScope(new Dictionary<string, object> { ["OperationId"] = j.Id });
         var steps = j.Kind == "Undo" ? Steps.Undo : Steps.Update;
         string? current = null;
-        var bundle = default(UpdateBundle);
         var activity = Activity(j);
         var inner = context.Within(activity);
         var estimates = steps.ToDictionary(s => s, s => Estimate(j, s, null));
@@ -269,7 +376,7 @@ public sealed partial class LiveUpdateEngine
     private UpdateBundle OpenBundle(OperationJournal j, bool faultPoints)
     {
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.Before);
-        var bundle = UpdateBundle.Open(j.BundlePath);
+        var bundle = UpdateBundle.OpenFor(j.Id, j.BundlePath);
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.During);
         if (faultPoints) Backend.Faults?.At(Steps.Verify, FaultTiming.After);
         return bundle;
@@ -288,8 +395,8 @@ public sealed partial class LiveUpdateEngine
             case Steps.Verify:
                 return $"{bundle!.Name}: {bundle.Packages.Count} packages verified";
             case Steps.Clone when j.Kind == "Undo":
-                if (clone is null) Backend.AdoptOldRootVg(p, context);
-                return $"old_rootvg on {Join(j.CloneDisks)} adopted as altinst_rootvg";
+                if (clone is null) Backend.AdoptOldRootVg(p, j.OldRootVg, context);
+                return $"{j.OldRootVg} on {Join(j.CloneDisks)} adopted as altinst_rootvg";
             case Steps.Clone:
                 if (clone is not null && clone.Disks.SequenceEqual(j.CloneDisks, StringComparer.OrdinalIgnoreCase)) return "already cloned";
                 Backend.RemoveClone(p, j.CloneDisks, context); // wipes what an interrupted attempt left
@@ -405,8 +512,8 @@ public sealed partial class LiveUpdateEngine
         var end = j.End;
         var finished = Now;
         return new LiveUpdateResult(j.Id, j.Partition, j.FromLevel, j.ToLevel, p?.OsLevel ?? j.FromLevel, status,
-            reason ?? (string?)end?["reason"] ?? "", finished - j.StartedClock,
-            moves.Count == 0 ? TimeSpan.Zero : moves.Max(m => m.Blackout), phases, moves,
+            reason ?? (string?)end?["reason"] ?? "", (finished - j.StartedClock).TotalSeconds,
+            moves.Count == 0 ? 0 : moves.Max(m => m.Blackout), phases, moves,
             j.CloneDisks, j.MirrorDisks, old?.Disks ?? Array.Empty<string>(), j.BundleName, j.StartedClock, finished, j.PointOfNoReturnPassed);
     }
 }

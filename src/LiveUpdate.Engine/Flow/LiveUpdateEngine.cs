@@ -73,10 +73,12 @@ public sealed partial class LiveUpdateEngine
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
         Throw(Checks.Original(p!));
-        Throw(Checks.NoClone(inv, p!));
-        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p!), "clone of rootvg"));
-        if (!context.ShouldProcess(p!.Name, $"Clone rootvg ({p.OsLevel}) onto {string.Join(", ", disks)} as altinst_rootvg")) return null;
-        return Backend.CloneRootVg(p.Name, disks, context);
+        var j = HandStepsOf(p!.Name);
+        Throw(Checks.NoClone(inv, p, WayOut(p.Name, "clone")));
+        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p), "clone of rootvg"));
+        if (!context.ShouldProcess(p.Name, $"Clone rootvg ({p.OsLevel}) onto {string.Join(", ", disks)} as altinst_rootvg")) return null;
+        return Record(HandSteps(j, p, context), Steps.Clone, () => Backend.CloneRootVg(p.Name, disks, context),
+            c => ($"rootvg -> {Join(c.Disks)}", Fields(("cloneDisks", c.Disks))));
     }
 
     /// <summary>Step 3: mirror the rootvg of a running partition onto free disks; every later write reaches them.</summary>
@@ -87,10 +89,12 @@ public sealed partial class LiveUpdateEngine
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
         Throw(Checks.Original(p!));
-        Throw(Checks.NoMirror(inv, p!));
-        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p!), "mirror of rootvg"));
-        if (!context.ShouldProcess(p!.Name, $"Mirror rootvg onto {string.Join(", ", disks)}")) return null;
-        return Backend.MirrorRootVg(p.Name, disks, context);
+        var j = HandStepsOf(p!.Name);
+        Throw(Checks.NoMirror(inv, p, WayOut(p.Name, "mirror")));
+        Throw(Checks.Disks(inv, disks, Checks.RootVgUsedMB(inv, p), "mirror of rootvg"));
+        if (!context.ShouldProcess(p.Name, $"Mirror rootvg onto {string.Join(", ", disks)}")) return null;
+        return Record(HandSteps(j, p, context), Steps.Mirror, () => Backend.MirrorRootVg(p.Name, disks, context),
+            m => ($"rootvg mirrored onto {Join(m.Disks)}", Fields(("mirrorDisks", m.Disks))));
     }
 
     /// <summary>Step 1 and 4: verify a bundle completely, then apply it to the clone, never to the running system.</summary>
@@ -100,14 +104,19 @@ public sealed partial class LiveUpdateEngine
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p, mustRun: false));
-        var clone = GetClone(p!.Name);
+        var j = HandStepsOf(p!.Name);
+        var clone = GetClone(p.Name);
         if (clone.State == CloneState.Booted)
-            throw new LiveUpdateException("CloneInUse", ErrorKind.InvalidOperation, $"The clone of {p.Name} already runs as {clone.BootedAs}; it can no longer be updated.", p.Name);
-        var bundle = UpdateBundle.Open(bundlePath);
+            throw new LiveUpdateException("CloneInUse", ErrorKind.InvalidOperation,
+                $"The clone of {p.Name} already runs as {clone.BootedAs}; it can no longer be updated. Stop it with Stop-UpdatedPartition {clone.BootedAs} first.", p.Name);
+        using var bundle = j is null ? UpdateBundle.Open(bundlePath) : UpdateBundle.OpenFor(j.Id, bundlePath);
         Throw(Checks.Bundle(bundle, clone.OsLevel, $"the clone of {p.Name}"));
         if (!context.ShouldProcess($"{clone.VolumeGroup} of {p.Name}", $"Install {bundle.Name} ({clone.OsLevel} -> {bundle.TargetLevel})")) return null;
         context.Logger.LogInformation("Bundle {Bundle} verified: {Packages} packages, every SHA-256 matches", bundle.Name, bundle.Packages.Count);
-        return Backend.InstallUpdate(p.Name, bundle, context);
+        var ops = HandSteps(j, p, context);
+        Record(ops, Steps.Verify, () => bundle, b => ($"{b.Name}: {b.Packages.Count} packages verified",
+            Fields(("bundle", b.Source), ("bundleName", b.Name), ("to", b.TargetLevel.ToString()))));
+        return Record(ops, Steps.Install, () => Backend.InstallUpdate(p.Name, bundle, context), _ => ($"{bundle.Name} installed into altinst_rootvg", Fields()));
     }
 
     /// <summary>Step 5: create a second partition and boot it from the updated clone, without restarting the machine.</summary>
@@ -117,16 +126,18 @@ public sealed partial class LiveUpdateEngine
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
-        var clone = GetClone(p!.Name);
+        var j = HandStepsOf(p!.Name);
+        var clone = GetClone(p.Name);
         if (clone.State == CloneState.Booted)
-            throw new LiveUpdateException("SurrogateExists", ErrorKind.ResourceExists, $"The clone of {p.Name} already runs as {clone.BootedAs}.", p.Name);
+            throw new LiveUpdateException("SurrogateExists", ErrorKind.ResourceExists, $"The clone of {p.Name} already runs as {clone.BootedAs}. {WayOut(p.Name, "surrogate")}", p.Name);
         if (clone.State != CloneState.Updated)
             throw new LiveUpdateException("CloneNotUpdated", ErrorKind.InvalidOperation,
                 $"The clone of {p.Name} is still at {clone.OsLevel}; install an update into it first (Install-CloneUpdate).", p.Name);
         Throw(Checks.Frame(inv, p));
         var name = Steps.SurrogateName(p.Name);
         if (!context.ShouldProcess(name, $"Create a partition like {p.Name} and boot it from {string.Join(", ", clone.Disks)} at {clone.OsLevel}")) return null;
-        return Backend.StartSurrogate(p.Name, context);
+        return Record(HandSteps(j, p, context), Steps.Boot, () => Backend.StartSurrogate(p.Name, context),
+            s => ($"{s.Name} booted at {s.OsLevel}", Fields(("surrogate", s.Name))));
     }
 
     /// <summary>Step 6: split the rootvg mirror off and import it into the surrogate (kept current until the blackout).</summary>
@@ -136,19 +147,22 @@ public sealed partial class LiveUpdateEngine
         using var _ = Backend.Lock(LockWait);
         var inv = Inventory();
         Throw(Checks.Partition(inv, partition, out var p));
-        var mirror = GetMirror(p!.Name);
+        var j = HandStepsOf(p!.Name);
+        var mirror = GetMirror(p.Name);
         Throw(Checks.Partition(inv, surrogate, out var s));
         if (!Same(s!.SurrogateOf, p.Name))
             throw new LiveUpdateException("NotASurrogate", ErrorKind.InvalidArgument, $"Partition {s.Name} is not the surrogate of {p.Name}.", s.Name);
         if (mirror.State == MirrorState.Imported)
             throw new LiveUpdateException("MirrorAlreadyImported", ErrorKind.ResourceExists, $"The mirror of {p.Name} is already imported into {mirror.ImportedInto} as {mirror.ImportedAs}.", p.Name);
         if (!context.ShouldProcess(s.Name, $"Import the rootvg mirror of {p.Name} from {string.Join(", ", mirror.Disks)}")) return null;
-        return Backend.ImportMirror(p.Name, s.Name, context);
+        return Record(HandSteps(j, p, context), Steps.Import, () => Backend.ImportMirror(p.Name, s.Name, context),
+            vg => ($"{vg.Name} imported into {s.Name}", Fields()));
     }
 
     /// <summary>
     /// Step 7: move an application to the surrogate by restarting it on the mirrored data (the blackout). When the
-    /// last application has left the original partition, the surrogate takes over its name and identity.
+    /// last application has left the original partition, the surrogate takes over its name and identity. Moving
+    /// an application back to the original partition before that is the way back after the point of no return.
     /// </summary>
     public ApplicationMigration? MoveApplication(string application, string destination, OperationContext context)
     {
@@ -167,24 +181,40 @@ public sealed partial class LiveUpdateEngine
         if (mirror is null)
             throw new LiveUpdateException("MirrorNotImported", ErrorKind.InvalidOperation,
                 $"Partition {dst.Name} has no imported mirror of {app.Partition}'s rootvg, where {app.Name} keeps its data; run Import-MirrorVg first.", dst.Name);
+        var source = app.Partition;
+        var forward = Same(dst.SurrogateOf, source);
+        var original = Checks.FindPartition(inv, forward ? source : dst.Name)!;
+        var j = HandStepsOf(original.Name);
         // The last application to leave hands the partition's name and identity over: one confirmation covers both,
         // so that no answer can leave every application on a surrogate that never takes over.
-        var source = app.Partition;
-        var last = Same(dst.SurrogateOf, source) && inv.Applications.All(a => Same(a.Name, app.Name) || !Same(a.Partition, source));
+        var last = forward && inv.Applications.All(a => Same(a.Name, app.Name) || !Same(a.Partition, source));
         var action = $"Move from {source} to {dst.Name} (stop, restart on the mirrored data)"
             + (last ? $"; as the last application, hand the name and identity of {source} to {dst.Name} and keep the old rootvg as old_rootvg" : "");
         if (!context.ShouldProcess(app.Name, action)) return null;
+        var ops = HandSteps(j, original, context);
+        if (forward && !ops.PointOfNoReturnPassed)
+        {
+            ops.Append("PointOfNoReturn", Now);
+            context.Logger.LogInformation("[{Operation}] Point of no return: the applications stop on {Partition}", ops.Id, source);
+        }
+        if (forward && ops.StepState(Steps.Move) != "StepStarted") ops.Append("StepStarted", Now, ("step", Steps.Move));
         var moved = Backend.MoveApplication(app.Name, dst.Name, context);
+        ops.Append(forward ? "ApplicationMoved" : "ApplicationMovedBack", Now, ("application", app.Name), ("migration", moved));
         if (moved.Status == "HealthCheckFailed")
         {
             // It does not answer there: it goes back where it ran, with its data, as a failed step of the flow would.
             context.Logger.LogWarning("{Application} failed its health check '{Check}' on {Destination}; moving it back to {Source}", app.Name, app.HealthCheck, dst.Name, source);
-            Backend.MoveApplication(app.Name, source, context);
+            var back = Backend.MoveApplication(app.Name, source, context);
+            ops.Append("ApplicationMovedBack", Now, ("application", app.Name), ("migration", back));
             return moved;
         }
         if (last && moved.Status == "Moved")
         {
-            Backend.TakeOver(source, dst.Name, context);
+            ops.Append("StepSucceeded", Now, ("step", Steps.Move), ("detail", $"{ops.Applications.Count} applications moved to {dst.Name}"));
+            Record(ops, Steps.TakeOver, () => Backend.TakeOver(source, dst.Name, context), _ => ($"{dst.Name} took over the name and identity of {source}", Fields()));
+            var level = Checks.FindPartition(Inventory(), source)?.OsLevel;
+            ops.Append("Ended", Now, ("status", nameof(LiveUpdateStatus.Succeeded)), ("level", level),
+                ("reason", $"{source} runs {level}; every application moved with its data verified, step by step."));
             moved = moved with { IdentityTakenOver = true };
         }
         return moved;
@@ -198,8 +228,16 @@ public sealed partial class LiveUpdateEngine
         var vg = inv.VolumeGroups.FirstOrDefault(v => Same(v.Partition, partition) && Same(v.Name, volumeGroup))
             ?? throw new LiveUpdateException("VolumeGroupNotFound", ErrorKind.ObjectNotFound, $"Partition {partition} has no volume group named '{volumeGroup}'.", volumeGroup);
         if (vg.Role != VolumeGroupRole.OldRoot)
+        {
+            var way = vg.Role switch
+            {
+                VolumeGroupRole.AltInstRoot => $" It is the clone of {partition}: {WayOut(vg.Partition ?? partition, "clone")}",
+                VolumeGroupRole.Mirror => $" It is the imported rootvg mirror: {WayOut(inv.Partitions.FirstOrDefault(x => Same(x.Name, partition))?.SurrogateOf ?? partition, "mirror")}",
+                _ => " It is the rootvg the partition runs on.",
+            };
             throw new LiveUpdateException("VolumeGroupInUse", ErrorKind.InvalidOperation,
-                $"{vg.Name} of {partition} is a {vg.Role} volume group in use; only an old_rootvg kept after a live update can be removed here.", volumeGroup);
+                $"{vg.Name} of {partition} is a {vg.Role} volume group in use; only an old_rootvg kept after a live update can be removed here.{way}", volumeGroup);
+        }
         if (!context.ShouldProcess($"{vg.Name} of {partition}", $"Remove and free {string.Join(", ", vg.Disks)}")) return;
         Backend.RemoveVolumeGroup(partition, vg.Name, context);
     }
@@ -226,12 +264,13 @@ public sealed partial class LiveUpdateEngine
         Add("BundleIntegrity", bundleError, bundle is null ? "" : $"{bundle.Name}: {bundle.Packages.Count} packages, every SHA-256 matches");
         firstError = first;
         if (partition is null)
-            return new LiveUpdatePreview(request.Partition, new OsLevel(1, 0, 0), bundle?.TargetLevel, false, checks, Array.Empty<PlannedStep>(),
-                TimeSpan.Zero, TimeSpan.Zero, Array.Empty<string>(), Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+            return new LiveUpdatePreview(request.Partition, null, bundle?.TargetLevel, false, checks, Array.Empty<PlannedStep>(),
+                0, 0, Array.Empty<string>(), Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
         var p = partition;
         if (bundle is not null)
             Add("BundleLevel", Checks.Bundle(bundle, p.OsLevel, p.Name), $"{p.OsLevel} -> {bundle.TargetLevel}" + (bundle.RequiresLevel is null ? "" : $" (requires {bundle.RequiresLevel})"));
-        Add("NoUpdateInProgress", Checks.NoClone(inv, p) ?? Checks.NoMirror(inv, p) ?? Checks.NoSurrogate(inv, p), "no clone, mirror or surrogate is left from an earlier update");
+        Add("NoUpdateInProgress", Checks.NoClone(inv, p, WayOut(p.Name, "clone")) ?? Checks.NoMirror(inv, p, WayOut(p.Name, "mirror"))
+            ?? Checks.NoSurrogate(inv, p, WayOut(p.Name, "surrogate")), "no clone, mirror or surrogate is left from an earlier update");
         var used = Checks.RootVgUsedMB(inv, p);
         var clone = request.CloneDisks ?? Checks.ChooseDisk(inv, used, request.MirrorDisks ?? Array.Empty<string>());
         Add("CloneDisks", clone is null ? Checks.NoDisk("clone", used, p.Name) : Checks.Disks(inv, clone, used, "clone of rootvg"),
@@ -250,19 +289,19 @@ public sealed partial class LiveUpdateEngine
         var t = Backend.Timing;
         var plan = new List<PlannedStep>
         {
-            new(1, Steps.Verify, $"Verify {bundle?.Name ?? request.BundlePath} (manifest, every payload SHA-256, levels)", TimeSpan.Zero),
-            new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used)),
-            new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used)),
-            new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? TimeSpan.Zero : t.Install(bundle.Packages.Count, bundle.PayloadBytes)),
-            new(5, Steps.Boot, $"Create {Steps.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot),
-            new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import),
-            new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", TimeSpan.FromTicks(t.Blackout.Ticks * apps.Count)),
-            new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown),
+            new(1, Steps.Verify, $"Verify {bundle?.Name ?? request.BundlePath} (manifest, every payload SHA-256, levels)", 0),
+            new(2, Steps.Clone, $"Clone rootvg of {p.Name} onto {Join(clone)} as altinst_rootvg", t.Copy(used).TotalSeconds),
+            new(3, Steps.Mirror, $"Mirror rootvg onto {Join(mirror)}; later writes reach both", t.MirrorSync(used).TotalSeconds),
+            new(4, Steps.Install, $"Install {bundle?.Packages.Count ?? 0} packages into altinst_rootvg ({p.OsLevel} -> {bundle?.TargetLevel})", bundle is null ? 0 : t.Install(bundle.Packages.Count, bundle.PayloadBytes).TotalSeconds),
+            new(5, Steps.Boot, $"Create {Steps.SurrogateName(p.Name)} and boot it from altinst_rootvg", t.Boot.TotalSeconds),
+            new(6, Steps.Import, "Split the mirror and import it into the surrogate", t.Import.TotalSeconds),
+            new(7, Steps.Move, $"Move {apps.Count} applications (each stopped, restarted on the mirrored data, health-checked)", t.Blackout.TotalSeconds * apps.Count),
+            new(8, Steps.TakeOver, $"Surrogate takes over the name and identity of {p.Name}; old rootvg kept on {string.Join(", ", p.RootDisks)} as old_rootvg", t.Shutdown.TotalSeconds),
         };
-        var total = plan.Aggregate(TimeSpan.Zero, (a, s) => a + s.EstimatedDuration);
+        var total = plan.Sum(s => s.EstimatedDuration);
         firstError = first;
         return new LiveUpdatePreview(p.Name, p.OsLevel, bundle?.TargetLevel, checks.All(c => c.Passed), checks, plan, total,
-            apps.Count == 0 ? TimeSpan.Zero : t.Blackout, clone ?? Array.Empty<string>(), mirror ?? Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
+            apps.Count == 0 ? 0 : t.Blackout.TotalSeconds, clone ?? Array.Empty<string>(), mirror ?? Array.Empty<string>(), bundle?.Name ?? request.BundlePath);
     }
 
     private static string Join(IReadOnlyList<string>? disks) => disks is null ? "(none)" : string.Join(", ", disks);

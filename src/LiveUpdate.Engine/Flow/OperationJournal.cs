@@ -59,11 +59,50 @@ public sealed class OperationJournal
             : Enumerable.Empty<string>();
     }
 
-    public static OperationJournal Open(string location, string id)
+    /// <summary>The file of an operation's journal, or null when there is none.</summary>
+    public static string? PathOf(string location, string id)
     {
         var folder = FolderOf(location);
-        var path = id.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0 || !Directory.Exists(folder) ? null
+        return id.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0 || !Directory.Exists(folder) ? null
             : Directory.EnumerateFiles(folder, id + ".jsonl", SearchOption.AllDirectories).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// What can be read of a journal that fails its check, to show it: the partition (its folder) and the first
+    /// entry's fields where that line is JSON at all. Nothing of it is trusted to act on.
+    /// </summary>
+    public static (string Partition, JsonObject? First, DateTimeOffset Written) Glimpse(string location, string id)
+    {
+        var path = PathOf(location, id) ?? throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
+        JsonObject? first = null;
+        try
+        {
+            using var reader = new StreamReader(path, Encoding.UTF8);
+            var buffer = new char[64 * 1024];
+            var n = reader.Read(buffer, 0, buffer.Length);
+            var line = new string(buffer, 0, n).Split('\n')[0];
+            first = JsonNode.Parse(line) as JsonObject;
+        }
+        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException)
+        {
+            first = null;
+        }
+        var folder = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(path)!);
+        return ((string?)(first?["partition"] as JsonValue) ?? folder, first, new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero));
+    }
+
+    /// <summary>Sets a journal that fails its check aside (renamed to .discarded beside it), so that it no longer counts.</summary>
+    public static string Discard(string location, string id)
+    {
+        var path = PathOf(location, id) ?? throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
+        var aside = path + ".discarded";
+        File.Move(path, aside, overwrite: false);
+        return aside;
+    }
+
+    public static OperationJournal Open(string location, string id)
+    {
+        var path = PathOf(location, id);
         if (path is null)
             throw new LiveUpdateException("OperationNotFound", ErrorKind.ObjectNotFound, $"There is no live update operation with id '{id}'.", id);
         var entries = new List<JsonObject>();
@@ -133,17 +172,28 @@ public sealed class OperationJournal
     // ------------------------------------------------------------------ reading an operation back
 
     public JsonObject Begin => _entries[0];
+    /// <summary>Update (Invoke-LiveUpdate), Undo (Undo-LiveUpdate) or Steps (the hand steps, New-RootVgClone and on).</summary>
     public string Kind => (string?)Begin["kind"] ?? "Update";
+    public bool IsHandSteps => Kind == HandSteps;
+    public const string HandSteps = "Steps";
     public string Partition => (string)Begin["partition"]!;
-    public string BundlePath => (string?)Begin["bundle"] ?? "";
-    public string BundleName => (string?)Begin["bundleName"] ?? "";
+    // What hand steps learn as they go (the disks, the bundle, the level it leads to) is recorded by the step that
+    // learns it; the latest entry that names a field is what holds.
+    public string BundlePath => (string?)Latest("bundle") ?? "";
+    public string BundleName => (string?)Latest("bundleName") ?? "";
     public OsLevel FromLevel => OsLevel.Parse((string)Begin["from"]!);
-    public OsLevel ToLevel => OsLevel.Parse((string)Begin["to"]!);
-    public IReadOnlyList<string> CloneDisks => Strings(Begin["cloneDisks"]);
-    public IReadOnlyList<string> MirrorDisks => Strings(Begin["mirrorDisks"]);
+    public OsLevel ToLevel => OsLevel.Parse((string)Latest("to")!);
+    public IReadOnlyList<string> CloneDisks => Strings(Latest("cloneDisks"));
+    public IReadOnlyList<string> MirrorDisks => Strings(Latest("mirrorDisks"));
     public IReadOnlyList<string> Applications => Strings(Begin["applications"]);
     public int ProcessId => (int?)Begin["pid"] ?? 0;
+    /// <summary>The kept rootvg an undo goes back to.</summary>
+    public string OldRootVg => (string?)Begin["oldRootVg"] ?? "old_rootvg";
     public DateTimeOffset StartedClock => Clock(Begin);
+    /// <summary>When the operation began, in real time.</summary>
+    public DateTimeOffset StartedAt => DateTimeOffset.Parse((string)Begin["at"]!, CultureInfo.InvariantCulture);
+
+    private JsonNode? Latest(string key) => _entries.LastOrDefault(e => e.ContainsKey(key))?[key];
 
     private static IReadOnlyList<string> Strings(JsonNode? node) => node is JsonArray a ? a.Select(x => (string)x!).ToArray() : Array.Empty<string>();
     internal static DateTimeOffset Clock(JsonObject e) => DateTimeOffset.Parse((string)e["clock"]!, CultureInfo.InvariantCulture);
@@ -153,7 +203,14 @@ public sealed class OperationJournal
     public bool PointOfNoReturnPassed => _entries.Any(e => (string?)e["event"] == "PointOfNoReturn");
     public bool RollingBack => _entries.Any(e => (string?)e["event"] == "RollbackStarted");
 
-    public bool StepDone(string step) => _entries.Any(e => (string?)e["event"] == "StepSucceeded" && (string?)e["step"] == step);
+    /// <summary>Whether a step's last record says it succeeded (a step undone by hand is not done).</summary>
+    public bool StepDone(string step) => StepState(step) == "StepSucceeded";
+
+    /// <summary>The last Step* event of a step (StepStarted, StepSucceeded, StepFailed, StepUndone), or null.</summary>
+    public string? StepState(string step) => (string?)_entries.LastOrDefault(e => (string?)e["step"] == step && ((string?)e["event"])!.StartsWith("Step", StringComparison.Ordinal))?["event"];
+
+    /// <summary>The last entry: a StepStarted one means a process stopped in the middle of that step.</summary>
+    public JsonObject Last => _entries[^1];
 
     public IEnumerable<JsonObject> Events(string name) => _entries.Where(e => (string?)e["event"] == name);
 
@@ -171,12 +228,13 @@ public sealed class OperationJournal
             {
                 "StepSucceeded" => "Succeeded",
                 "StepFailed" => "Failed",
+                "StepUndone" => "Undone",
                 _ => "Started",
             };
-            if (state != "Pending" && RollingBack && state != "Succeeded") state = "Failed";
+            if (state is "Started" && RollingBack) state = "Failed";
             var duration = started is not null && last is not null && state == "Succeeded" ? Clock(last) - Clock(mine.Last(e => (string?)e["event"] == "StepStarted")) : TimeSpan.Zero;
             var detail = (string?)last?["detail"] ?? (string?)last?["error"] ?? "";
-            result.Add(new OperationStep(name, state, duration, detail));
+            result.Add(new OperationStep(name, state, duration.TotalSeconds, detail));
         }
         return result;
     }

@@ -1,26 +1,32 @@
 using System;
 using System.Collections.Generic;
+using LiveUpdate.Engine.Bundles;
 
 namespace LiveUpdate.Engine.Model;
 
 // The public model: immutable snapshots that the engine returns and the cmdlets write to the pipeline.
 // Names follow what an AIX administrator reads in lspv, lsvg, lssyscfg and lslpp output.
+//
+// Every value is one a script can filter on and ConvertTo-Json writes readably without switches: OS levels are
+// their text (7300-02-01, which sorts and compares as levels do), durations are seconds (a double), points in time
+// are DateTimeOffsets, and every enumeration has the underlying type long, which ConvertTo-Json writes by name
+// (it writes the others as numbers unless -EnumsAsStrings is given).
 
-public enum PartitionState { Running, NotActivated }
+public enum PartitionState : long { Running, NotActivated }
 
-public enum DiskState { Free, InUse }
+public enum DiskState : long { Free, InUse }
 
-public enum VolumeGroupRole { Root, AltInstRoot, Mirror, OldRoot, Data }
+public enum VolumeGroupRole : long { Root, AltInstRoot, Mirror, OldRoot, Data }
 
-public enum VolumeGroupState { Active, VariedOff }
+public enum VolumeGroupState : long { Active, VariedOff }
 
-public enum ApplicationState { Running, Stopped }
+public enum ApplicationState : long { Running, Stopped }
 
-public enum CloneState { Cloned, Updated, Booted }
+public enum CloneState : long { Cloned, Updated, Booted }
 
-public enum MirrorState { Synchronized, Imported }
+public enum MirrorState : long { Synchronized, Imported }
 
-public enum LiveUpdateStatus { Succeeded, RolledBack, Failed, Interrupted }
+public enum LiveUpdateStatus : long { Succeeded, RolledBack, Failed, Interrupted }
 
 /// <summary>The frame: a managed system that lends processors and memory to its logical partitions.</summary>
 public sealed record ManagedSystem(
@@ -44,7 +50,7 @@ public sealed record LogicalPartition(
     string HostName,
     string Address,
     PartitionState State,
-    OsLevel OsLevel,
+    string OsLevel,
     double Processors,
     long MemoryMB,
     IReadOnlyList<string> RootDisks,
@@ -63,7 +69,11 @@ public sealed record PhysicalVolume(
     string? VolumeGroup,
     string? Partition,
     DiskState State,
-    string Location);
+    string Location)
+{
+    /// <summary>The size in GiB, to one decimal.</summary>
+    public double SizeGB => Math.Round(SizeMB / 1024.0, 1);
+}
 
 /// <summary>A logical volume and the file system it holds.</summary>
 public sealed record LogicalVolume(string Name, string MountPoint, string Type, long SizeMB, long UsedMB);
@@ -79,10 +89,16 @@ public sealed record VolumeGroup(
     IReadOnlyList<string> MirrorDisks,
     long SizeMB,
     long UsedMB,
-    OsLevel? OsLevel,
-    IReadOnlyList<LogicalVolume> LogicalVolumes);
+    string? OsLevel,
+    IReadOnlyList<LogicalVolume> LogicalVolumes)
+{
+    /// <summary>The size in GiB, to one decimal.</summary>
+    public double SizeGB => Math.Round(SizeMB / 1024.0, 1);
+    /// <summary>The space used in GiB, to one decimal.</summary>
+    public double UsedGB => Math.Round(UsedMB / 1024.0, 1);
+}
 
-/// <summary>An application that runs on a partition and keeps its data on a volume group.</summary>
+/// <summary>An application that runs on a partition and keeps its data on a volume group; its health check's timeout in seconds.</summary>
 public sealed record ApplicationInstance(
     string Name,
     string Partition,
@@ -92,20 +108,32 @@ public sealed record ApplicationInstance(
     string ServiceAddress,
     long Records,
     string HealthCheck,
-    TimeSpan HealthTimeout);
+    double HealthTimeout)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal ApplicationInstance(string name, string partition, ApplicationState state, string dataPath, string dataVolumeGroup,
+        string serviceAddress, long records, string healthCheck, TimeSpan healthTimeout)
+        : this(name, partition, state, dataPath, dataVolumeGroup, serviceAddress, records, healthCheck, healthTimeout.TotalSeconds) { }
+}
 
-/// <summary>The alternate root volume group (altinst_rootvg): a copy of a partition's rootvg on other disks.</summary>
+/// <summary>The alternate root volume group (altinst_rootvg): a copy of a partition's rootvg on other disks; the copy took Duration seconds.</summary>
 public sealed record RootVgClone(
     string Partition,
     string VolumeGroup,
     IReadOnlyList<string> Disks,
-    OsLevel SourceLevel,
-    OsLevel OsLevel,
+    string SourceLevel,
+    string OsLevel,
     CloneState State,
     IReadOnlyList<string> AppliedBundles,
     string? BootedAs,
-    TimeSpan Duration,
-    DateTimeOffset Created);
+    double Duration,
+    DateTimeOffset Created)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal RootVgClone(string partition, string volumeGroup, IReadOnlyList<string> disks, OsLevel sourceLevel, OsLevel osLevel, CloneState state,
+        IReadOnlyList<string> appliedBundles, string? bootedAs, TimeSpan duration, DateTimeOffset created)
+        : this(partition, volumeGroup, disks, sourceLevel, osLevel, state, appliedBundles, bootedAs, duration.TotalSeconds, created) { }
+}
 
 /// <summary>A mirror copy of a partition's rootvg that every later write reaches.</summary>
 public sealed record RootVgMirror(
@@ -115,39 +143,53 @@ public sealed record RootVgMirror(
     MirrorState State,
     string? ImportedAs,
     string? ImportedInto,
-    TimeSpan Duration,
-    DateTimeOffset Created);
+    double Duration,
+    DateTimeOffset Created)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal RootVgMirror(string partition, string volumeGroup, IReadOnlyList<string> disks, MirrorState state, string? importedAs, string? importedInto,
+        TimeSpan duration, DateTimeOffset created)
+        : this(partition, volumeGroup, disks, state, importedAs, importedInto, duration.TotalSeconds, created) { }
+}
 
-/// <summary>One application moved from a partition to another by restarting it on the mirrored data.</summary>
+/// <summary>One application moved from a partition to another by restarting it on the mirrored data; its times in seconds.</summary>
 public sealed record ApplicationMigration(
     string Application,
     string Source,
     string Destination,
     string Status,
-    TimeSpan Blackout,
-    TimeSpan StopTime,
-    TimeSpan SyncTime,
-    TimeSpan StartTime,
+    double Blackout,
+    double StopTime,
+    double SyncTime,
+    double StartTime,
     long RecordsAcknowledged,
     long RecordsOnDestination,
     bool DataVerified,
     bool IdentityTakenOver,
-    long? BlackoutCopiedBytes = null);
+    long? BlackoutCopiedBytes = null)
+{
+    // For backends that measure with TimeSpans (internal, so that JSON reads the one public constructor).
+    internal ApplicationMigration(string application, string source, string destination, string status, TimeSpan blackout, TimeSpan stopTime,
+        TimeSpan syncTime, TimeSpan startTime, long recordsAcknowledged, long recordsOnDestination, bool dataVerified, bool identityTakenOver,
+        long? blackoutCopiedBytes = null)
+        : this(application, source, destination, status, blackout.TotalSeconds, stopTime.TotalSeconds, syncTime.TotalSeconds, startTime.TotalSeconds,
+            recordsAcknowledged, recordsOnDestination, dataVerified, identityTakenOver, blackoutCopiedBytes) { }
+}
 
-/// <summary>A phase of a live update with how long it took (on the backend's clock).</summary>
-public sealed record PhaseResult(string Name, string Status, TimeSpan Duration, string Detail);
+/// <summary>A phase of a live update with how long it took in seconds (on the backend's clock).</summary>
+public sealed record PhaseResult(string Name, string Status, double Duration, string Detail);
 
-/// <summary>What Invoke-LiveUpdate returns.</summary>
+/// <summary>What Invoke-LiveUpdate returns; Duration and Blackout in seconds.</summary>
 public sealed record LiveUpdateResult(
     string OperationId,
     string Partition,
-    OsLevel FromLevel,
-    OsLevel ToLevel,
-    OsLevel OsLevel,
+    string FromLevel,
+    string ToLevel,
+    string OsLevel,
     LiveUpdateStatus Status,
     string Reason,
-    TimeSpan Duration,
-    TimeSpan Blackout,
+    double Duration,
+    double Blackout,
     IReadOnlyList<PhaseResult> Phases,
     IReadOnlyList<ApplicationMigration> Applications,
     IReadOnlyList<string> CloneDisks,
@@ -160,18 +202,22 @@ public sealed record LiveUpdateResult(
     string? FailedStep = null,
     string? ErrorId = null);
 
-public enum OperationState { Running, Interrupted, Succeeded, RolledBack, Failed }
+/// <summary>
+/// Running: a process works on it now. InProgress: hand steps that wait for the next one. Interrupted: a process
+/// stopped in the middle of it (Resume-LiveUpdate). Corrupt: its journal fails its check (Resume-LiveUpdate -Discard).
+/// </summary>
+public enum OperationState : long { Running, Interrupted, Succeeded, RolledBack, Failed, InProgress, Corrupt }
 
-/// <summary>One step of a journalled operation, as the journal last saw it.</summary>
-public sealed record OperationStep(string Name, string State, TimeSpan Duration, string Detail);
+/// <summary>One step of a journalled operation, as the journal last saw it; its duration in seconds.</summary>
+public sealed record OperationStep(string Name, string State, double Duration, string Detail);
 
 /// <summary>A live update (or undo) as its journal tells it: each step's state and timing, and how it ended.</summary>
 public sealed record LiveUpdateOperation(
     string Id,
     string Kind,
     string Partition,
-    OsLevel FromLevel,
-    OsLevel ToLevel,
+    string? FromLevel,
+    string? ToLevel,
     OperationState State,
     bool PointOfNoReturnPassed,
     IReadOnlyList<OperationStep> Steps,
@@ -201,22 +247,42 @@ public sealed record ApplicationDataCheck(
 /// <summary>One check that a live update would make, and its outcome.</summary>
 public sealed record PreviewCheck(string Name, bool Passed, string Message, string? ErrorId);
 
-/// <summary>One step of the plan a live update would follow, with its estimate.</summary>
-public sealed record PlannedStep(int Step, string Name, string Description, TimeSpan EstimatedDuration);
+/// <summary>One step of the plan a live update would follow, with its estimate in seconds.</summary>
+public sealed record PlannedStep(int Step, string Name, string Description, double EstimatedDuration);
 
-/// <summary>What Test-LiveUpdate returns: every check, the plan and the estimates; nothing is changed.</summary>
+/// <summary>
+/// What Test-LiveUpdate returns: every check, the plan and the estimates (seconds); nothing is changed. FromLevel is
+/// null when the partition does not exist.
+/// </summary>
 public sealed record LiveUpdatePreview(
     string Partition,
-    OsLevel FromLevel,
-    OsLevel? ToLevel,
+    string? FromLevel,
+    string? ToLevel,
     bool CanProceed,
     IReadOnlyList<PreviewCheck> Checks,
     IReadOnlyList<PlannedStep> Plan,
-    TimeSpan EstimatedDuration,
-    TimeSpan EstimatedBlackout,
+    double EstimatedDuration,
+    double EstimatedBlackout,
     IReadOnlyList<string> CloneDisks,
     IReadOnlyList<string> MirrorDisks,
     string Bundle);
+
+/// <summary>
+/// What Test-LiveUpdateBundle and New-LiveUpdateBundle return: what a bundle holds and whether it passed every check
+/// (when not, the error's id and message). Format is Folder, Zip, Tar or TarGz; PayloadBytes is the payloads' total.
+/// </summary>
+public sealed record LiveUpdateBundle(
+    string Path,
+    string Name,
+    string Format,
+    bool Verified,
+    string? ErrorId,
+    string Message,
+    string? TargetLevel,
+    string? RequiresLevel,
+    bool? LiveUpdateCapable,
+    long PayloadBytes,
+    IReadOnlyList<BundlePackage> Packages);
 
 /// <summary>Everything a backend knows at one instant.</summary>
 public sealed record SystemInventory(

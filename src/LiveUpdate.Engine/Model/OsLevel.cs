@@ -73,6 +73,10 @@ public sealed class OsLevel : IComparable<OsLevel>, IComparable, IEquatable<OsLe
     public override bool Equals(object? obj) => obj is OsLevel o && Equals(o);
     public override int GetHashCode() => (Release * 397 ^ TechnologyLevel) * 397 ^ ServicePack;
 
+    /// <summary>A level where the model holds text: the model's levels are strings so that they export as text.</summary>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(level))]
+    public static implicit operator string?(OsLevel? level) => level?.ToString();
+
     public static bool operator <(OsLevel a, OsLevel b) => a.CompareTo(b) < 0;
     public static bool operator >(OsLevel a, OsLevel b) => a.CompareTo(b) > 0;
     public static bool operator <=(OsLevel a, OsLevel b) => a.CompareTo(b) <= 0;

@@ -6,7 +6,7 @@ using LiveUpdate.Engine.Model;
 namespace LiveUpdate.PowerShell.Commands;
 
 /// <summary>Shared parameters of Invoke-LiveUpdate and Test-LiveUpdate.</summary>
-public abstract class LiveUpdateRequestCmdlet : LiveUpdateCmdlet
+public abstract class LiveUpdateRequestCmdlet : SystemCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]

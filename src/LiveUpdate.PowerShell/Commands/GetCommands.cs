@@ -8,7 +8,7 @@ namespace LiveUpdate.PowerShell.Commands;
 /// <summary>Get-LogicalPartition: the partitions of the connected system.</summary>
 [Cmdlet(VerbsCommon.Get, "LogicalPartition")]
 [OutputType(typeof(LogicalPartition))]
-public sealed class GetLogicalPartitionCommand : LiveUpdateCmdlet
+public sealed class GetLogicalPartitionCommand : SystemCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Partition")]
@@ -28,7 +28,7 @@ public sealed class GetLogicalPartitionCommand : LiveUpdateCmdlet
 /// <summary>Get-PhysicalVolume: the disks of the connected system (lspv).</summary>
 [Cmdlet(VerbsCommon.Get, "PhysicalVolume")]
 [OutputType(typeof(PhysicalVolume))]
-public sealed class GetPhysicalVolumeCommand : LiveUpdateCmdlet
+public sealed class GetPhysicalVolumeCommand : SystemCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Disk")]
@@ -51,7 +51,7 @@ public sealed class GetPhysicalVolumeCommand : LiveUpdateCmdlet
 /// <summary>Get-VolumeGroup: volume groups (lsvg), optionally of one partition.</summary>
 [Cmdlet(VerbsCommon.Get, "VolumeGroup")]
 [OutputType(typeof(VolumeGroup))]
-public sealed class GetVolumeGroupCommand : LiveUpdateCmdlet
+public sealed class GetVolumeGroupCommand : SystemCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
@@ -71,7 +71,7 @@ public sealed class GetVolumeGroupCommand : LiveUpdateCmdlet
 /// <summary>Get-Application: the applications that LiveUpdate moves, optionally of one partition.</summary>
 [Cmdlet(VerbsCommon.Get, "Application")]
 [OutputType(typeof(ApplicationInstance))]
-public sealed class GetApplicationCommand : LiveUpdateCmdlet
+public sealed class GetApplicationCommand : SystemCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]

@@ -147,8 +147,12 @@ public sealed class RemoveLiveUpdateHostCommand : LiveUpdateCmdlet
         if (!HostDescription.Exists(full))
             throw new LiveUpdateException("NotAHost", ErrorKind.InvalidArgument, $"'{full}' holds no {HostDescription.FileName}.", full);
         var current = Session.Current;
-        var same = current is not null && string.Equals(System.IO.Path.TrimEndingDirectorySeparator(current.Backend.Location), System.IO.Path.TrimEndingDirectorySeparator(full), StringComparison.Ordinal);
+        var same = current is not null && string.Equals(System.IO.Path.TrimEndingDirectorySeparator(current.Location), System.IO.Path.TrimEndingDirectorySeparator(full), StringComparison.Ordinal);
         ContainerBackend.OpenForRemoval(full).RemoveHost(Context());
-        if (same) Session.Current = null;
+        if (same)
+        {
+            Session.Forget($"Remove-LiveUpdateHost removed what LiveUpdate made on {full}, the system it was connected to.");
+            current!.Close();
+        }
     });
 }

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using LiveUpdate.Engine.Backends;
 using LiveUpdate.Engine.Backends.Containers;
@@ -57,6 +58,8 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
     {
         var full = GetUnresolvedProviderPathFromPSPath(Path);
         if (!ShouldProcess(full, $"Create a {Backend} LiveUpdate lab")) return;
+        // From here on the session acts on the new lab or on none: a lab that cannot be made leaves nothing selected.
+        Session.Forget($"New-LiveUpdateLab -Path {full} did not finish, and the session no longer acts on the system it was connected to before.");
         RunTerminating(() =>
         {
             if (Backend is ContainerBackend.KindName or ContainerBackend.FormerKindName)
@@ -71,7 +74,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                     DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new ContainerLabOptions().DiskSizeMB,
                 }, Context());
                 WriteVerbose($"Created container lab {full}; it is now the session's system.");
-                WriteObject(Session.Connect(linux).Inventory().System);
+                WriteObject(Session.Connect(linux).Engine(p => p).Inventory().System);
                 return;
             }
             if (Backend == VirtualMachineBackend.KindName)
@@ -81,7 +84,7 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                         "A VM lab holds one partition on this host's libvirt: -PartitionCount, -FrameProcessors and -FrameMemoryMB do not apply, -DiskSizeMB takes one size.", Backend);
                 var vm = VmLabBuilder.Create(full, new VmLabOptions { OsLevel = OsLevel, DiskSizeMB = DiskSizeMB is { Length: 1 } ? DiskSizeMB[0] : new VmLabOptions().DiskSizeMB }, Context());
                 WriteVerbose($"Created VM lab {full}; it is now the session's system.");
-                WriteObject(Session.Connect(vm).Inventory().System);
+                WriteObject(Session.Connect(vm).Engine(p => p).Inventory().System);
                 return;
             }
             var backend = LabBuilder.Create(full, new LabOptions
@@ -94,14 +97,19 @@ public sealed class NewLiveUpdateLabCommand : LiveUpdateCmdlet
                 RecordsPerSecond = RecordsPerSecond,
             });
             WriteVerbose($"Created lab {full}; it is now the session's system.");
-            WriteObject(Session.Connect(backend).Inventory().System);
+            WriteObject(Session.Connect(backend).Engine(p => p).Inventory().System);
         });
     }
 }
 
-/// <summary>Connect-LiveUpdateSystem: opens a lab (or a Power frame through its HMC) and makes it the session default.</summary>
+/// <summary>
+/// Connect-LiveUpdateSystem: opens a lab, a described host, or a Power frame through its HMC, and makes it the
+/// session's connection. A connect that fails leaves the session connected to nothing, so that no later cmdlet acts on
+/// the system of before.
+/// </summary>
 [Cmdlet(VerbsCommunications.Connect, "LiveUpdateSystem", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(ManagedSystem))]
+[OutputType(typeof(LiveUpdateConnection))]
 public sealed partial class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
@@ -113,16 +121,54 @@ public sealed partial class ConnectLiveUpdateSystemCommand : LiveUpdateCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Return the connection (for -System of other cmdlets) instead of the system.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
     protected override void ProcessRecord()
     {
-        RunTerminating(() => WriteObject(Session.Connect(OpenPower() ?? Labs.Open(GetUnresolvedProviderPathFromPSPath(Path), force: Force)).Inventory().System));
+        var target = ParameterSetName == HmcSet ? $"-Hmc {Hmc} -ManagedSystem {ManagedSystem}" : "-Path " + GetUnresolvedProviderPathFromPSPath(Path);
+        var before = Session.Current;
+        Session.Forget($"Connect-LiveUpdateSystem {target} failed, and the session no longer acts on {(before is null ? "any system" : before.Location)}.");
+        RunTerminating(() =>
+        {
+            var connection = Session.Connect(OpenPower() ?? Labs.Open(GetUnresolvedProviderPathFromPSPath(Path), force: Force));
+            WriteVerbose($"Connected to {connection}; it is now the session's system.");
+            WriteObject(PassThru ? connection : connection.Engine(p => p).Inventory().System);
+        });
     }
 }
 
-/// <summary>Get-LiveUpdateSystem: the connected system.</summary>
+/// <summary>Disconnect-LiveUpdateSystem: forgets the session's connection (or closes the given one); changes nothing on the system.</summary>
+[Cmdlet(VerbsCommunications.Disconnect, "LiveUpdateSystem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(void))]
+public sealed class DisconnectLiveUpdateSystemCommand : LiveUpdateCmdlet
+{
+    /// <summary>A connection to close instead of the session's (from Connect-LiveUpdateSystem -PassThru).</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true)]
+    [Alias("Connection")]
+    [ValidateNotNull]
+    public LiveUpdateConnection? System { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var connection = System ?? Session.Current;
+        if (connection is null)
+        {
+            WriteVerbose("The session is connected to no LiveUpdate system; there is nothing to disconnect.");
+            return;
+        }
+        if (!ShouldProcess(connection.ToString(), "Forget the connection (the system itself does not change)")) return;
+        if (connection.IsDefault) Session.Forget($"Disconnect-LiveUpdateSystem closed the connection to {connection.Location}.");
+        connection.Close();
+        WriteVerbose($"Disconnected from {connection}.");
+    }
+}
+
+/// <summary>Get-LiveUpdateSystem: the connected system (or the one -System names).</summary>
 [Cmdlet(VerbsCommon.Get, "LiveUpdateSystem")]
 [OutputType(typeof(ManagedSystem))]
-public sealed class GetLiveUpdateSystemCommand : LiveUpdateCmdlet
+public sealed class GetLiveUpdateSystemCommand : SystemCmdlet
 {
     protected override void ProcessRecord() => RunTerminating(() => WriteObject(Engine.Inventory().System));
 }
@@ -140,14 +186,21 @@ public sealed class RemoveLiveUpdateLabCommand : LiveUpdateCmdlet
     protected override void ProcessRecord() => RunTerminating(() =>
     {
         var full = Path is null ? Engine.Backend.Location : GetUnresolvedProviderPathFromPSPath(Path);
-        var current = Session.Current;
-        var backend = current is not null && SameFolder(current.Backend.Location, full) ? current.Backend : Labs.Open(full, verify: false);
+        var current = Session.Current is { IsOpen: true } c ? c : null;
+        var backend = current is not null && SameFolder(current.Location, full) ? current.Engine(p => p).Backend : Labs.Open(full, verify: false);
         if (backend is ContainerBackend { Description.Lab: false })
             throw new LiveUpdateException("HostNotALab", ErrorKind.InvalidOperation,
                 $"'{full}' describes a host, not a lab; Remove-LiveUpdateHost removes what LiveUpdate made there and leaves the description and the disks.", full);
         if (!ShouldProcess(full, "Remove the LiveUpdate lab and everything in it")) return;
+        var operations = OperationJournal.Ids(full).ToList();
         backend.RemoveLab(Context());
-        if (ReferenceEquals(backend, current?.Backend)) Session.Current = null;
+        // Private copies of bundles that processes which died during the lab's operations left go with the lab.
+        foreach (var id in operations) LiveUpdate.Engine.Bundles.UpdateBundle.RemoveCopies(id);
+        if (current is not null && SameFolder(current.Location, full))
+        {
+            Session.Forget($"Remove-LiveUpdateLab removed {full}, the system it was connected to.");
+            current.Close();
+        }
     });
 
     private static bool SameFolder(string a, string b) => string.Equals(

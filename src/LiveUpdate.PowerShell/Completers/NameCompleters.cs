@@ -18,6 +18,14 @@ public abstract class NameCompleter : IArgumentCompleter
     protected virtual IEnumerable<(string Name, string Tip)> Names(LiveUpdate.Engine.Flow.LiveUpdateEngine engine, IDictionary fakeBoundParameters)
         => Names(engine.Inventory());
 
+    /// <summary>The system the command line names with -System (when it is an open connection), else the session's.</summary>
+    internal static LiveUpdate.Engine.Flow.LiveUpdateEngine? Connected(IDictionary? parameters)
+    {
+        var given = parameters is not null && parameters.Contains("System") ? parameters["System"] : null;
+        if ((given is PSObject pso ? pso.BaseObject : given) is LiveUpdateConnection { IsOpen: true } c) return c.Engine(p => p);
+        return Session.CurrentEngine;
+    }
+
     /// <summary>The name a parameter already holds (a string or an object with a Name), if any.</summary>
     protected static string? Bound(IDictionary parameters, string name)
     {
@@ -35,7 +43,7 @@ public abstract class NameCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
-        var engine = Session.Current;
+        var engine = Connected(fakeBoundParameters);
         if (engine is null) return Array.Empty<CompletionResult>();
         List<(string Name, string Tip)> names;
         try
@@ -105,7 +113,7 @@ public class OperationIdCompleter : NameCompleter
 
     protected override IEnumerable<(string, string)> Names(LiveUpdate.Engine.Flow.LiveUpdateEngine engine, IDictionary fakeBoundParameters) =>
         engine.Operations(Bound(fakeBoundParameters, "Partition"))
-            .Where(o => !UnfinishedOnly || o.State is OperationState.Interrupted or OperationState.Running)
+            .Where(o => !UnfinishedOnly || o.State is OperationState.Interrupted or OperationState.Running or OperationState.InProgress or OperationState.Corrupt)
             .Select(o => (o.Id, $"{o.Kind} of {o.Partition} {o.FromLevel} -> {o.ToLevel}: {o.State}"));
 }
 
@@ -126,7 +134,7 @@ public sealed class BundlePathCompleter : IArgumentCompleter
     {
         var results = new List<CompletionResult>();
         var word = (wordToComplete ?? "").Trim('\'', '"');
-        var engine = Session.Current;
+        var engine = NameCompleter.Connected(fakeBoundParameters);
         var updates = engine is null ? null : Path.Combine(engine.Backend.Location, "updates");
         if (updates is not null && Directory.Exists(updates))
         {

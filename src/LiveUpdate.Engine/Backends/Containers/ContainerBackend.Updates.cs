@@ -133,22 +133,24 @@ public sealed partial class ContainerBackend
         }
     }
 
-    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(context, s =>
+    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => AdoptOldRootVg(partition, "old_rootvg", context);
+
+    public RootVgClone AdoptOldRootVg(string partition, string volumeGroup, OperationContext context) => Change(context, s =>
     {
         var existing = s.CloneOf(partition);
         if (existing is not null) return ToModel(s, existing);
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
-        var old = s.Vg(partition, "old_rootvg")!;
+        var old = s.Vg(partition, volumeGroup)!;
         EnsureMounted(s, old);
         DeleteChildren(MirrorDir(Mnt(old.Serial)));
-        context.Logger.LogInformation("Turning old_rootvg of {Partition} on {Disks} ({Level}) into its altinst_rootvg", partition, string.Join(", ", old.Disks), ReadLevel(old));
+        context.Logger.LogInformation("Turning {VolumeGroup} of {Partition} on {Disks} ({Level}) into its altinst_rootvg", old.Name, partition, string.Join(", ", old.Disks), ReadLevel(old));
         old.Name = "altinst_rootvg";
         old.Role = nameof(VolumeGroupRole.AltInstRoot);
         var clone = new CloneRecord
         {
             Partition = partition, Vg = old.Serial, SourceLevel = ReadLevel(root)!, State = nameof(CloneState.Updated),
-            AppliedBundles = { "old_rootvg at " + ReadLevel(old) }, Created = DateTimeOffset.Now,
+            AppliedBundles = { volumeGroup + " at " + ReadLevel(old) }, Created = DateTimeOffset.Now, AdoptedFrom = volumeGroup,
         };
         s.Clones.Add(clone);
         return ToModel(s, clone);
@@ -164,7 +166,7 @@ public sealed partial class ContainerBackend
         EnsureMounted(s, vg);
         DeleteChildren(MirrorDir(Mnt(vg.Serial)));
         _tools.Unmount(Mnt(vg.Serial));
-        vg.Name = "old_rootvg";
+        vg.Name = c.AdoptedFrom ?? "old_rootvg";
         vg.Role = nameof(VolumeGroupRole.OldRoot);
         vg.Partition = partition;
         s.Clones.Remove(c);

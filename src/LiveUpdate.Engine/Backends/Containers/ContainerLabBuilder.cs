@@ -216,23 +216,24 @@ public static class ContainerLabBuilder
         Directory.CreateDirectory(folder);
         var sp = new OsLevel(level.Release, level.TechnologyLevel, level.ServicePack + 1);
         var tl = new OsLevel(level.Release, level.TechnologyLevel + 1, 1);
-        var first = UpdateBundle.Create(Path.Combine(folder, sp.ToString()), $"Lab Linux {sp} service pack", sp, level, true, new[]
+        // Made as New-LiveUpdateBundle makes bundles, so the labs show what the module verifies.
+        var first = BundleBuilder.Create(Path.Combine(folder, sp.ToString()), new BundleDefinition($"Lab Linux {sp} service pack", sp, level, true, new[]
         {
-            ("recordd", "2", "overlay", "recordd-2.tar.gz", LabScaffold.Overlay(new Dictionary<string, string>
+            new BundlePayload("recordd", "2", "overlay", "recordd-2.tar.gz", LabScaffold.Overlay(new Dictionary<string, string>
             {
                 ["opt/recordd/VERSION"] = "2\n",
                 ["etc/motd"] = $"A LiveUpdate lab partition at {sp}\n",
             })),
-            ("lab-base", sp.ToString(), "deb", $"lab-base_{sp}_all.deb", LabScaffold.Deb(tools, "lab-base", sp.ToString().Replace('-', '.'), sp)),
-        });
-        var second = UpdateBundle.Create(Path.Combine(folder, tl.ToString()), $"Lab Linux {tl} technology level", tl, sp, true, new[]
+            new BundlePayload("lab-base", sp.ToString(), "deb", $"lab-base_{sp}_all.deb", LabScaffold.Deb(tools, "lab-base", sp.ToString().Replace('-', '.'), sp)),
+        }));
+        var second = BundleBuilder.Create(Path.Combine(folder, tl.ToString()), new BundleDefinition($"Lab Linux {tl} technology level", tl, sp, true, new[]
         {
-            ("recordd", "3", "overlay", "recordd-3.tar.gz", LabScaffold.Overlay(new Dictionary<string, string>
+            new BundlePayload("recordd", "3", "overlay", "recordd-3.tar.gz", LabScaffold.Overlay(new Dictionary<string, string>
             {
                 ["opt/recordd/VERSION"] = "3\n",
                 ["etc/motd"] = $"A LiveUpdate lab partition at {tl}\n",
             })),
-        });
+        }));
         return new[] { first, second };
     }
 }

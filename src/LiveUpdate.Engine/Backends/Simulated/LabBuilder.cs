@@ -149,18 +149,16 @@ public static class LabBuilder
         var v = $"{level.Release / 1000}.{level.Release / 100 % 10}.{sp.TechnologyLevel}.{sp.ServicePack}";
         var vt = $"{level.Release / 1000}.{level.Release / 100 % 10}.{tl.TechnologyLevel}.{tl.ServicePack}";
         byte[] Payload(string name, string version) => Encoding.UTF8.GetBytes($"backup-format fileset image\nname={name}\nversion={version}\n" + new string('x', 4096));
-        var first = UpdateBundle.Create(Path.Combine(folder, sp.ToString()), $"AIX {sp} service pack", sp, level, true, new[]
+        BundlePayload Fileset(string name, string version) => new(name, version, "fileset", $"{name}.{version}.bff", Payload(name, version));
+        // Made as New-LiveUpdateBundle makes bundles, so the labs show what the module verifies.
+        var first = BundleBuilder.Create(Path.Combine(folder, sp.ToString()), new BundleDefinition($"AIX {sp} service pack", sp, level, true, new[]
         {
-            ("bos.rte", v, "fileset", $"bos.rte.{v}.bff", Payload("bos.rte", v)),
-            ("bos.mp64", v, "fileset", $"bos.mp64.{v}.bff", Payload("bos.mp64", v)),
-            ("bos.net.tcp.client_core", v, "fileset", $"bos.net.tcp.client_core.{v}.bff", Payload("bos.net.tcp.client_core", v)),
-        });
-        var second = UpdateBundle.Create(Path.Combine(folder, tl.ToString()), $"AIX {tl} technology level", tl, sp, true, new[]
+            Fileset("bos.rte", v), Fileset("bos.mp64", v), Fileset("bos.net.tcp.client_core", v),
+        }));
+        var second = BundleBuilder.Create(Path.Combine(folder, tl.ToString()), new BundleDefinition($"AIX {tl} technology level", tl, sp, true, new[]
         {
-            ("bos.rte", vt, "fileset", $"bos.rte.{vt}.bff", Payload("bos.rte", vt)),
-            ("bos.mp64", vt, "fileset", $"bos.mp64.{vt}.bff", Payload("bos.mp64", vt)),
-            ("bos.liveupdate.rte", vt, "fileset", $"bos.liveupdate.rte.{vt}.bff", Payload("bos.liveupdate.rte", vt)),
-        });
+            Fileset("bos.rte", vt), Fileset("bos.mp64", vt), Fileset("bos.liveupdate.rte", vt),
+        }));
         return new[] { first, second };
     }
 }

@@ -39,21 +39,23 @@ public sealed partial class SimulatedBackend
         return ToModel(s, c);
     }).Also(_ => Fault(Steps.Install, FaultTiming.After));
 
-    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => Change(s => s.DomainOf(partition), s =>
+    public RootVgClone AdoptOldRootVg(string partition, OperationContext context) => AdoptOldRootVg(partition, "old_rootvg", context);
+
+    public RootVgClone AdoptOldRootVg(string partition, string volumeGroup, OperationContext context) => Change(s => s.DomainOf(partition), s =>
     {
         var existing = s.CloneOf(partition);
         if (existing is not null) return ToModel(s, existing);
         var p = s.Partition(partition)!;
         var root = s.Vg(p.RootVg)!;
-        var old = s.Vg(partition, "old_rootvg")!;
-        context.Logger.LogInformation("Turning old_rootvg of {Partition} on {Disks} ({Level}) into its altinst_rootvg", partition, string.Join(",", old.Disks), old.OsLevel);
+        var old = s.Vg(partition, volumeGroup)!;
+        context.Logger.LogInformation("Turning {VolumeGroup} of {Partition} on {Disks} ({Level}) into its altinst_rootvg", old.Name, partition, string.Join(",", old.Disks), old.OsLevel);
         old.Name = "altinst_rootvg";
         old.Role = nameof(VolumeGroupRole.AltInstRoot);
         old.Active = false;
         var clone = new CloneRecord
         {
             Partition = partition, Vg = old.Id, SourceLevel = root.OsLevel!, State = nameof(CloneState.Updated),
-            AppliedBundles = { "old_rootvg at " + old.OsLevel }, Created = s.Clock,
+            AppliedBundles = { volumeGroup + " at " + old.OsLevel }, Created = s.Clock, AdoptedFrom = volumeGroup,
         };
         s.Clones.Add(clone);
         return ToModel(s, clone);
@@ -64,8 +66,9 @@ public sealed partial class SimulatedBackend
         var c = s.CloneOf(partition);
         if (c is null) return;
         var vg = s.Vg(c.Vg)!;
-        context.Logger.LogInformation("Returning altinst_rootvg of {Partition} on {Disks} to old_rootvg", partition, string.Join(",", vg.Disks));
-        vg.Name = "old_rootvg";
+        var name = c.AdoptedFrom ?? "old_rootvg";
+        context.Logger.LogInformation("Returning altinst_rootvg of {Partition} on {Disks} to {VolumeGroup}", partition, string.Join(",", vg.Disks), name);
+        vg.Name = name;
         vg.Role = nameof(VolumeGroupRole.OldRoot);
         vg.Active = false;
         vg.Partition = partition;
