@@ -178,7 +178,8 @@ public sealed partial class VirtualMachineBackend
                 Libvirt.Destroy(o.Domain);
             }
             Fault(Steps.TakeOver, FaultTiming.During);
-            var data = surRoot.Disks.Skip(1).Zip(surRoot.MountPoints, (d, mp) => $"{d}:{mp}");
+            // The guest finds a data disk by the serial it carries (data1, ...), never by the disk's name on the host.
+            var data = surRoot.MountPoints.Take(surRoot.Disks.Count - 1).Select((mp, i) => $"{SerialOf(i)}:{mp}");
             if (Libvirt.Running(sur.Domain))
             {
                 if (sur.Address != o.Address)
