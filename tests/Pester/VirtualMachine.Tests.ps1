@@ -179,12 +179,13 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         Remove-Item $bad -Recurse -Force
 
-        # A guest whose agent does not work: nothing is cloned.
+        # A guest whose agent does not work: nothing is cloned. The free disk is looked up while the agent still
+        # answers (connecting to the lab reads the guests).
+        # A connect that failed leaves the session connected to nothing: the lab is named.
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
         $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        # A connect that failed leaves the session connected to nothing: the lab is named.
-        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
         { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null
