@@ -82,7 +82,7 @@ public sealed partial class VirtualMachineBackend
         var alive = a.MovingTo is null && AppAlive(s, a);
         return new ApplicationInstance(a.Name, a.Partition, alive ? ApplicationState.Running : ApplicationState.Stopped, d.DataPath ?? "",
             s.VgOnDisk(a.DataDisk)?.Name ?? "rootvg", Cidr.Host(d.ServiceAddress!), alive ? Records(s, a).Count : 0,
-            string.Join(" ", d.Health!), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
+            HealthLabel(d), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
     }
 
     private RootVgClone ToModel(VmState s, CloneRecord c)

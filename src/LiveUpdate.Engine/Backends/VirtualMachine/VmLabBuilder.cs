@@ -144,6 +144,8 @@ public static class VmLabBuilder
         LabScaffold.Write(tree, "sbin/init", GuestScripts.Init, executable: true);
         LabScaffold.Write(tree, VirtualMachineBackend.MountHelper.TrimStart('/'), GuestScripts.Mount, executable: true);
         LabScaffold.Write(tree, VirtualMachineBackend.UmountHelper.TrimStart('/'), GuestScripts.Umount, executable: true);
+        LabScaffold.Write(tree, VirtualMachineBackend.MoveOutHelper.TrimStart('/'), GuestScripts.MoveOut, executable: true);
+        LabScaffold.Write(tree, VirtualMachineBackend.MoveInHelper.TrimStart('/'), GuestScripts.MoveIn, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-ctl", LabScaffold.ControlScript, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-handler", LabScaffold.HandlerScript, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-stop", GuestScripts.RecorddStop, executable: true);
