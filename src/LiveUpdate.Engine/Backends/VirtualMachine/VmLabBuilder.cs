@@ -104,7 +104,9 @@ public static class VmLabBuilder
         d.Applications.Add(new VmHostDescription.ApplicationDescription
         {
             Name = "recordd", Partition = "lpar1", Start = new() { "/opt/recordd/recordd-ctl", "start" }, Stop = new() { "/opt/recordd/recordd-stop" },
-            Health = new() { "/opt/recordd/recordd-ctl", "health", service }, HealthTimeoutSeconds = 30, DataDisk = "hdisk1", DataPath = "/srv/recordd",
+            // No health command: the backend connects to the service's port from the lab's namespace, which starts
+            // no process in the guest (the blackout waits for that check).
+            HealthTimeoutSeconds = 30, DataDisk = "hdisk1", DataPath = "/srv/recordd",
             RecordsFile = "/srv/recordd/records.log", ServiceAddress = service + "/32", Port = 7000,
         });
         return d;
