@@ -23,8 +23,9 @@ internal static class GuestScripts
         """;
 
     /// <summary>
-    /// PID 1 of a lab guest: host name, address and data disks from the kernel command line (lu.host, lu.addr,
-    /// lu.data=SERIAL:MOUNTPOINT,…), the guest agent on its virtio port, then a line on the console.
+    /// PID 1 of a lab guest: host name, address (announced with a gratuitous ARP) and data disks from the kernel
+    /// command line (lu.host, lu.addr, lu.data=SERIAL:MOUNTPOINT,…), the guest agent on its virtio port, then a line on
+    /// the console.
     /// </summary>
     public const string Init = """
         #!/bin/sh
@@ -35,6 +36,9 @@ internal static class GuestScripts
         hostname "${H:-$(cat /etc/hostname)}"
         echo 1 > /proc/sys/net/ipv4/conf/all/promote_secondaries; echo 1 > /proc/sys/net/ipv4/conf/default/promote_secondaries
         ip link set lo up; ip link set eth0 up; [ -n "$A" ] && ip addr add "$A" dev eth0
+        # A surrogate boots with an address an earlier one had: neighbours still send it to the old one's link address
+        # until they hear of this one (the backend's TCP health check asks this address).
+        [ -n "$A" ] && { arping -U -c 1 -w 1 -I eth0 "${A%/*}" >/dev/null 2>&1 & }
         mkdir -p /dev/virtio-ports
         for p in /sys/class/virtio-ports/*; do [ -r $p/name ] && ln -sf ../${p##*/} /dev/virtio-ports/$(cat $p/name); done
         for d in $(echo "$D" | tr ',' ' '); do /sbin/lu-mount "${d%%:*}" "${d#*:}" 0; done
