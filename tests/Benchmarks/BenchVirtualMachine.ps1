@@ -77,6 +77,25 @@ function Measure-VmBenchCommand([scriptblock] $Command) {
     $t.Elapsed.TotalSeconds
 }
 
+function Measure-VmBenchRawCopy([string] $Domain, [string] $Target, [string] $Location, [switch] $Synchronous) {
+    # A raw blockcopy until it is ready (everything copied, mirroring), polled the way the backend polls its own job:
+    # virsh blockcopy --wait checks only every 500 ms, which on these small disks would be most of the time measured.
+    # Seconds from the start of the job's virsh process until a poll sees it ready.
+    $flags = @('--transient-job', '--reuse-external', '--format', 'raw') + $(if ($Synchronous) { '--synchronous-writes' } else { @() })
+    $t = [Diagnostics.Stopwatch]::StartNew()
+    & virsh -c qemu:///system blockcopy $Domain $Target $Location @flags | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "virsh blockcopy $Domain $Target failed" }
+    while ($true) {
+        # --raw: "type=Block Copy bandwidth=0 cur=N end=N" on its standard output.
+        $info = (& virsh -c qemu:///system blockjob $Domain $Target --raw 2>$null) -join ' '
+        if ($info -match 'cur=(\d+).*end=(\d+)' -and [long]$Matches[2] -gt 0 -and $Matches[1] -eq $Matches[2]) { break }
+        if ($t.Elapsed.TotalSeconds -gt 600) { throw "the blockcopy of $Domain $Target did not get ready: $info" }
+    }
+    $seconds = $t.Elapsed.TotalSeconds
+    & virsh -c qemu:///system blockjob $Domain $Target --abort | Out-Null
+    $seconds
+}
+
 function Get-VmBenchTarget([string] $Domain, [string] $Location) {
     # The guest device through which the domain holds a disk (virsh domblklist --details: type device target source).
     foreach ($line in & virsh -c qemu:///system domblklist $Domain --details) { $f = -split $line; if ($f.Count -ge 4 -and $f[3] -eq $Location) { return $f[2] } }
@@ -160,23 +179,22 @@ function Measure-VirtualMachine {
             $g = Stop-VmBenchClient $c $log -Start $t0 -End (Get-VmBenchNow)
             $invoke += $g.LongestGapMs; $invokeReported += $r.Blackout * 1000; $failed += $g.Failed; $acked += $g.Acknowledged
 
-            # Raw copies of the same disks, timed the same way (the call from this script until it returns) less what
-            # a virsh process costs by itself (start, connect, one call: its median in this run), so that no process
+            # Raw copies of the same disks, timed from this script like the cmdlets, less what the virsh process that
+            # starts the job costs by itself (start, connect, one call: its median in this run), so that no process
             # start counts on one side only: blockcopy of the running root disk onto the old root disk until ready,
-            # a synchronous blockcopy of the data disk onto the old data disk until ready; qemu-img convert of the
-            # root disk offline for reference (a process of its own, not corrected).
+            # a synchronous blockcopy of the data disk onto the old data disk until ready (each polled as the backend
+            # polls); qemu-img convert of the root disk offline for reference (a process of its own, not corrected).
             $old = (Get-VolumeGroup old_rootvg -Partition lpar1).Disks
             $cur = (Get-VolumeGroup rootvg -Partition lpar1).Disks
             $domain = Get-VmDomain lpar1 -Lab $lab
             $noop = @(1..5 | ForEach-Object { Measure-VmBenchCommand { & virsh -c qemu:///system domstate $domain } })
             $virsh = Get-Median $noop
             $virshMs += $virsh * 1000
-            $raw = Measure-VmBenchCommand { & virsh -c qemu:///system blockcopy $domain vda (Get-PhysicalVolume $old[0]).Location --transient-job --reuse-external --format raw --wait --finish }
-            $rawCloneMBps += $rootMB / ($raw - $virsh)
+            $raw = Measure-VmBenchRawCopy $domain vda (Get-PhysicalVolume $old[0]).Location
+            $rawCloneMBps += $rootMB / [math]::Max($raw - $virsh, 0.001)
             $target = Get-VmBenchTarget $domain (Get-PhysicalVolume $cur[1]).Location
-            $raw = Measure-VmBenchCommand { & virsh -c qemu:///system blockcopy $domain $target (Get-PhysicalVolume $old[1]).Location --synchronous-writes --transient-job --reuse-external --format raw --wait }
-            $rawMirrorMBps += $dataMB / ($raw - $virsh)
-            & virsh -c qemu:///system blockjob $domain $target --abort | Out-Null
+            $raw = Measure-VmBenchRawCopy $domain $target (Get-PhysicalVolume $old[1]).Location -Synchronous
+            $rawMirrorMBps += $dataMB / [math]::Max($raw - $virsh, 0.001)
             $raw = Measure-VmBenchCommand { & qemu-img convert -U -n -f raw -O raw (Get-PhysicalVolume $cur[0]).Location (Get-PhysicalVolume $old[0]).Location }
             $convertMBps += $rootMB / $raw
             Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -Confirm:$false
