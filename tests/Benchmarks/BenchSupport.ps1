@@ -204,7 +204,7 @@ function ConvertTo-BenchMarkdown($Report) {
     if ($Report.Sections.Contains('VirtualMachine') -and $Report.Sections.VirtualMachine.Contains('RebootGapMs')) {
         $v = $Report.Sections.VirtualMachine
         $lines.Add('')
-        $lines.Add("VirtualMachine (QEMU TCG, one VM lab): a client appends a record to recordd every 10 ms from the lab's network namespace; longest gap between acknowledgements, median (min-max) of $($v.RebootGapMs.Runs) runs; $($v.Acknowledged) records acknowledged. Throughput: MiB of the disk per second; the module's clone and mirror phases against raw blockcopy on the same disks.")
+        $lines.Add("VirtualMachine (QEMU TCG, one VM lab): a client appends a record to recordd every 10 ms from the lab's network namespace; the outage is the longest gap between acknowledgements from the last one before the event to the first one after it, median (min-max) of $($v.RebootGapMs.Runs) runs; $($v.Acknowledged) records acknowledged. The reboot (stop recordd, unmount, reboot the guest, then mount, addresses and start as boot scripts would) runs after the live updates in the same lab; blackout / reboot ratio $($v.BlackoutToReboot). Throughput: MiB of the disk per second; New-RootVgClone and Start-RootVgMirror timed as calls in the bench's process against raw virsh blockcopy on the same disks until ready, polled as the backend polls and timed the same way less a virsh process's own cost ($($v.VirshProcessMs.Median) ms); qemu-img convert for reference.")
         $lines.Add('')
         $lines.Add('| operation | longest client gap (ms) | blackout reported (ms) |')
         $lines.Add('|---|---|---|')
@@ -215,6 +215,12 @@ function ConvertTo-BenchMarkdown($Report) {
         $lines.Add('| copy | MiB/s |')
         $lines.Add('|---|---|')
         foreach ($k in 'CloneMBps', 'RawCloneMBps', 'MirrorMBps', 'RawMirrorMBps', 'ConvertMBps') { $lines.Add("| $k | $($v[$k].Median) ($($v[$k].Min)-$($v[$k].Max)) |") }
+        if (@($v.BlackoutPartsMs).Count -gt 0) {
+            $lines.Add('')
+            $lines.Add("| where a blackout's time went (backend's Debug timeline) | ms, median (min-max) |")
+            $lines.Add('|---|---|')
+            foreach ($p in $v.BlackoutPartsMs) { $lines.Add("| $($p.Part) | $($p.Ms.Median) ($($p.Ms.Min)-$($p.Ms.Max)) |") }
+        }
     }
     if ($Report.Sections.Contains('Overhead') -and $Report.Sections.Overhead.Contains('Ratio')) {
         $o = $Report.Sections.Overhead

@@ -108,6 +108,9 @@ public class VirtualMachineTests
     [InlineData("file", "disks/a,b.img")]
     [InlineData("uri", "qemu:///system; rm -rf /")]
     [InlineData("twice", "")]
+    [InlineData("no-health-no-bridge", "")]
+    [InlineData("no-health-no-port", "")]
+    [InlineData("health-relative", "recordd-ctl")]
     public void A_host_description_with_unsafe_or_inconsistent_entries_is_refused(string what, string value)
     {
         var d = VmLabBuilder.Describe("ab12cd", new VmLabOptions());
@@ -117,6 +120,9 @@ public class VirtualMachineTests
             case "file": d.Disks![2].File = value; break;
             case "uri": d.Uri = value; break;
             case "twice": d.Partitions![0].DataDisks = new() { "hdisk0" }; break;
+            case "no-health-no-bridge": d.CreateBridge = false; break;
+            case "no-health-no-port": d.Applications![0].Port = null; break;
+            case "health-relative": d.Applications![0].Health = new() { value, "health", "198.19.0.100" }; break;
         }
         var e = Assert.Throws<LiveUpdateException>(() => d.Validate("test"));
         Assert.Equal("HostDescriptionInvalid", e.ErrorId);
@@ -129,5 +135,31 @@ public class VirtualMachineTests
         d.Validate("test");
         Assert.Equal("luab12cd", d.Bridge);
         Assert.Equal(6, d.Disks!.Count);
+    }
+
+    [Fact]
+    public void A_health_command_stands_in_for_the_port_where_the_backend_makes_no_bridge()
+    {
+        var d = VmLabBuilder.Describe("ab12cd", new VmLabOptions());
+        Assert.Null(d.Applications![0].Health);
+        d.CreateBridge = false;
+        d.Applications[0].Health = new() { "/opt/recordd/recordd-ctl", "health", "198.19.0.100" };
+        d.Validate("test");
+    }
+
+    [Fact]
+    public void A_timeline_names_each_part_with_its_own_milliseconds_and_the_total()
+    {
+        var t = new Timeline();
+        t.Mark("first");
+        t.Mark("second");
+        var parts = t.Parts();
+        Assert.Equal(new[] { "first", "second" }, parts.Select(p => p.Name).ToArray());
+        Assert.All(parts, p => Assert.True(p.Milliseconds >= 0));
+        var text = t.ToString();
+        Assert.StartsWith("first ", text);
+        Assert.Contains(", second ", text);
+        Assert.EndsWith(" ms)", text);
+        Assert.Contains("(total ", text);
     }
 }

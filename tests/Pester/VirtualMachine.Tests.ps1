@@ -144,6 +144,12 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $d.partitions[0].rootDisk = $rootvg[0]
         $d.partitions[0].dataDisks = @($rootvg[1])
         $d.applications[0].dataDisk = $rootvg[1]
+        # The lab's recordd has no health command, only its port: a host whose bridge the backend does not create may
+        # not reach the guests' network, and there the description needs the command.
+        $d.createBridge = $false
+        $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
+        { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'HostDescriptionInvalid*'
+        $d.createBridge = $true
         $d.partitions[0].domain = 'no-such-domain'
         $d | ConvertTo-Json -Depth 8 | Set-Content (Join-Path $other 'liveupdate-vmhost.json')
         { Connect-LiveUpdateSystem -Path $other -ErrorAction Stop } | Should -Throw -ErrorId 'DomainNotFound*'
@@ -179,12 +185,12 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         Remove-Item $bad -Recurse -Force
 
-        # A guest whose agent does not work: nothing is cloned.
+        # A guest whose agent does not work: nothing is cloned. The free disk is looked up while the agent still
+        # answers (connecting to the lab reads the guests).
+        $free = @(Get-PhysicalVolume -System $script:lab | Where-Object State -eq 'Free')[0].Name
         $domain = Get-VmDomain lpar1 -Lab $script:lab
         Invoke-Guest $domain '/bin/killall', 'qemu-ga' -NoWait
         Start-Sleep -Seconds 1
-        # The session is still connected to the lab (naming it would connect anew, which asks the dead agent).
-        $free = @(Get-PhysicalVolume | Where-Object State -eq 'Free')[0].Name
         { Get-LogicalPartition lpar1 | New-RootVgClone -Disk $free -ErrorAction Stop } | Should -Throw -ErrorId 'GuestAgentUnavailable*'
         @(Get-VolumeGroup | Where-Object Role -notin 'Root', 'OldRoot').Count | Should -Be 0
         & virsh -c qemu:///system destroy $domain | Out-Null

@@ -23,8 +23,9 @@ internal static class GuestScripts
         """;
 
     /// <summary>
-    /// PID 1 of a lab guest: host name, address and data disks from the kernel command line (lu.host, lu.addr,
-    /// lu.data=SERIAL:MOUNTPOINT,…), the guest agent on its virtio port, then a line on the console.
+    /// PID 1 of a lab guest: host name, address (announced with a gratuitous ARP) and data disks from the kernel
+    /// command line (lu.host, lu.addr, lu.data=SERIAL:MOUNTPOINT,…), the guest agent on its virtio port, then a line on
+    /// the console.
     /// </summary>
     public const string Init = """
         #!/bin/sh
@@ -35,6 +36,9 @@ internal static class GuestScripts
         hostname "${H:-$(cat /etc/hostname)}"
         echo 1 > /proc/sys/net/ipv4/conf/all/promote_secondaries; echo 1 > /proc/sys/net/ipv4/conf/default/promote_secondaries
         ip link set lo up; ip link set eth0 up; [ -n "$A" ] && ip addr add "$A" dev eth0
+        # A surrogate boots with an address an earlier one had: neighbours still send it to the old one's link address
+        # until they hear of this one (the backend's TCP health check asks this address).
+        [ -n "$A" ] && { arping -U -c 1 -w 1 -I eth0 "${A%/*}" >/dev/null 2>&1 & }
         mkdir -p /dev/virtio-ports
         for p in /sys/class/virtio-ports/*; do [ -r $p/name ] && ln -sf ../${p##*/} /dev/virtio-ports/$(cat $p/name); done
         for d in $(echo "$D" | tr ',' ' '); do /sbin/lu-mount "${d%%:*}" "${d#*:}" 0; done
@@ -44,36 +48,75 @@ internal static class GuestScripts
         while :; do sleep 3600 & wait $!; done
         """;
 
-    /// <summary>lu-mount SERIAL MOUNTPOINT [WAIT]: mounts the virtio disk with that serial once it appears (a hot-plug).</summary>
+    /// <summary>
+    /// lu-mount SERIAL MOUNTPOINT [WAIT]: mounts the disk with that serial once it appears (a hot-plug); nothing where
+    /// the mount point is mounted already. Shell built-ins only where it polls: under TCG every process costs.
+    /// </summary>
     public const string Mount = """
         #!/bin/sh
         serial=$1; mnt=$2; tries=${3:-500}
+        while read -r x at rest; do [ "$at" = "$mnt" ] && exit 0; done < /proc/mounts
         i=0
         while :; do
           for s in /sys/block/vd*/serial; do
-            [ -r "$s" ] && [ "$(cat $s)" = "$serial" ] && { dev=${s%/serial}; dev=/dev/${dev##*/}; break 2; }
+            [ -r "$s" ] || continue
+            read -r v < "$s"
+            [ "$v" = "$serial" ] && { dev=${s%/serial}; dev=/dev/${dev##*/}; break 2; }
           done
           for s in /sys/block/sd*/device/vpd_pg80; do
-            [ -r "$s" ] && [ "$(tail -c +5 $s | tr -d '\000')" = "$serial" ] && { dev=${s%/device/vpd_pg80}; dev=/dev/${dev##*/}; break 2; }
+            [ -r "$s" ] || continue
+            # The unit serial number page: read drops its NUL bytes, leaving the page code and the length before the
+            # serial; a length byte that is a newline ends the read early, and the slow way reads the page then.
+            read -r v < "$s"; v=${v#??}
+            [ -n "$v" ] || v=$(tail -c +5 "$s" | tr -d '\000')
+            [ "$v" = "$serial" ] && { dev=${s%/device/vpd_pg80}; dev=/dev/${dev##*/}; break 2; }
           done
           [ $i -ge $tries ] && { echo "no disk with serial $serial" >&2; exit 1; }
           usleep 5000; i=$((i+1))
         done
         i=0; while [ ! -b "$dev" ] && [ $i -lt 200 ]; do usleep 10000; i=$((i+1)); done
-        mkdir -p "$mnt"
+        [ -d "$mnt" ] || mkdir -p "$mnt"
         mount -t ext4 "$dev" "$mnt"
         """;
 
-    /// <summary>lu-umount MOUNTPOINT: flushes and unmounts a data disk (before it leaves the guest).</summary>
+    /// <summary>lu-umount MOUNTPOINT: unmounts a data disk (which writes it back) before it leaves the guest; nothing where it is not mounted.</summary>
     public const string Umount = """
         #!/bin/sh
-        grep -q " $1 " /proc/mounts || exit 0
-        sync
+        m=; while read -r x at rest; do [ "$at" = "$1" ] && m=1; done < /proc/mounts
+        [ -n "$m" ] || exit 0
         i=0
         until umount "$1" 2>/dev/null; do
           [ $i -ge 400 ] && { echo "$1 stays busy" >&2; exit 1; }
           usleep 5000; i=$((i+1))
         done
+        """;
+
+    /// <summary>
+    /// lu-move-out MOUNTPOINT [PROGRAM ARG...]: the source's half of a blackout in one command: runs the application's
+    /// stop command (its argument vector, no shell), then flushes and unmounts its data disk.
+    /// </summary>
+    public const string MoveOut = """
+        #!/bin/sh
+        mnt=$1; shift
+        if [ $# -gt 0 ]; then "$@" || { rc=$?; echo "the stop command $1 exited with $rc" >&2; exit $rc; }; fi
+        exec /sbin/lu-umount "$mnt"
+        """;
+
+    /// <summary>
+    /// lu-move-in SERIAL MOUNTPOINT [CIDR ADDRESS PROGRAM ARG...]: the destination's half of a blackout in one command:
+    /// mounts the plugged-in data disk, starts the application (its argument vector, no shell), then takes the service
+    /// address and announces it with a gratuitous ARP (the source lets it go afterwards: make before break).
+    /// </summary>
+    public const string MoveIn = """
+        #!/bin/sh
+        serial=$1; mnt=$2; shift 2
+        /sbin/lu-mount "$serial" "$mnt" || exit $?
+        [ $# -ge 3 ] || exit 0
+        cidr=$1; address=$2; shift 2
+        "$@" || { rc=$?; echo "the start command $1 exited with $rc" >&2; exit 86; }
+        ip addr replace "$cidr" dev eth0 || exit $?
+        arping -U -c 1 -w 1 -I eth0 "$address" >/dev/null 2>&1
+        exit 0
         """;
 
     /// <summary>recordd-stop: ends recordd's process group and waits until it is gone.</summary>

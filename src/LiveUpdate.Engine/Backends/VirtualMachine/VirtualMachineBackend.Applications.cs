@@ -13,11 +13,12 @@ namespace LiveUpdate.Engine.Backends.VirtualMachine;
 
 public sealed partial class VirtualMachineBackend
 {
-    internal const string MountHelper = "/sbin/lu-mount", UmountHelper = "/sbin/lu-umount";
+    internal const string MountHelper = "/sbin/lu-mount", UmountHelper = "/sbin/lu-umount", MoveOutHelper = "/sbin/lu-move-out", MoveInHelper = "/sbin/lu-move-in";
 
     /// <summary>The serial a data disk carries in the guest: the same for the original's disk and its mirror, so the guest mounts whichever it is given.</summary>
     internal static string SerialOf(int index) => "data" + (index + 1).ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Whether the application answers on its partition: its health command there, or a TCP connection to the partition's own address and the port.</summary>
     private bool AppAlive(VmState s, VmApplication a)
     {
         var p = s.Partition(a.Partition);
@@ -25,13 +26,28 @@ public sealed partial class VirtualMachineBackend
         var d = Description.App(a.Name);
         try
         {
-            return Agent.Exec(p.Domain, d.Health!.Take(d.Health!.Count - 1).Append("127.0.0.1").ToList(), TimeSpan.FromSeconds(10)).Succeeded;
+            return Healthy(p, d, d.Health is null ? Cidr.Host(p.Address) : "127.0.0.1");
         }
         catch (LiveUpdateException)
         {
             return false;
         }
     }
+
+    /// <summary>
+    /// One health check: the application's health command in the guest (its last argument the address to ask), or where
+    /// it has none, a TCP connection to the partition's address and the application's port from the host, in the lab's
+    /// namespace (no process is started in the guest).
+    /// </summary>
+    private bool Healthy(VmPartition p, VmHostDescription.ApplicationDescription d, string address)
+    {
+        if (d.Health is null) return NamespacedTcp.Answers(LabNamespace, address, d.Port!.Value, TimeSpan.FromMilliseconds(500));
+        var argv = address == Cidr.Host(d.ServiceAddress!) ? d.Health : d.Health.Take(d.Health.Count - 1).Append(address).ToList();
+        return Agent.Exec(p.Domain, argv, TimeSpan.FromSeconds(10)).Succeeded;
+    }
+
+    /// <summary>The health check as a user reads it.</summary>
+    internal static string HealthLabel(VmHostDescription.ApplicationDescription d) => d.Health is { } h ? string.Join(" ", h) : $"tcp port {d.Port}";
 
     private TimeSpan StartApplication(VmState s, VmApplication a, VmPartition p, OperationContext context, bool takeAddress = true)
     {
@@ -44,161 +60,24 @@ public sealed partial class VirtualMachineBackend
         return clock.Elapsed;
     }
 
+    /// <summary>Checks until the application answers on its service address; fails after its health timeout.</summary>
     private void WaitHealthy(string app, VmPartition p, VmHostDescription.ApplicationDescription d, OperationContext context)
     {
         var clock = Stopwatch.StartNew();
+        // A health command asks the service address; the built-in check connects to the partition's own address, so
+        // that it reaches this partition whichever one a neighbour cache still holds for the service address.
+        var address = d.Health is null ? Cidr.Host(p.Address) : Cidr.Host(d.ServiceAddress!);
         while (true)
         {
-            if (Agent.Exec(p.Domain, d.Health!, TimeSpan.FromSeconds(10)).Succeeded) return;
+            if (Healthy(p, d, address)) return;
             if (clock.Elapsed.TotalSeconds > d.HealthTimeoutSeconds)
-                throw new LiveUpdateException("HealthCheckFailed", ErrorKind.OperationStopped, $"{app} did not answer '{string.Join(" ", d.Health!)}' on {p.Name} within {d.HealthTimeoutSeconds:0} s.", app);
+                throw new LiveUpdateException("HealthCheckFailed", ErrorKind.OperationStopped, $"{app} did not answer '{HealthLabel(d)}' on {p.Name} within {d.HealthTimeoutSeconds:0} s.", app);
             context.Cancellation.ThrowIfCancellationRequested();
-            Thread.Sleep(5);
+            Thread.Sleep(d.Health is null ? 2 : 5);
         }
     }
 
     private static string ServiceCidr(VmHostDescription.ApplicationDescription d) => Cidr.Host(d.ServiceAddress!) + "/32";
-
-    /// <summary>
-    /// Moves a data disk's contents from one running partition to the other: ends its mirror job where one runs
-    /// (nothing left to copy: it was synchronous), or unplugs the disk, then plugs the disk with the newest data into
-    /// the destination under the same serial and mounts it there. Returns the bytes the end of the job still had to copy.
-    /// </summary>
-    private long MoveDataDisk(VmState s, VmMirror m, VmPartition from, VmPartition to, string disk, string copy, OperationContext context)
-    {
-        var fromVg = s.Vg(from.RootVg)!;
-        var toVg = s.Vg(to.RootVg)!;
-        var target = TargetOf(from, disk);
-        var index = fromVg.Disks.FindIndex(x => Same(x, disk)) - 1;
-        var mount = fromVg.MountPoints[index];
-        Agent.Run(from.Domain, new[] { UmountHelper, mount }, $"Unmounting {mount} on {from.Name}");
-        long remaining = 0;
-        string moving;
-        if (!m.Ended.Contains(disk) && Libvirt.Job(from.Domain, target) is { } job)
-        {
-            remaining = (long)job.Remaining;
-            Libvirt.AbortJob(from.Domain, target);
-            m.Ended.Add(disk);
-            moving = copy;
-            context.Logger.LogInformation("Mirror of {Disk} ended with {Bytes} bytes left to copy; {Copy} goes to {Destination}", disk, remaining, copy, to.Name);
-        }
-        else
-        {
-            // The disk itself goes back (the way back after the blackout): it holds the newest data.
-            Libvirt.Detach(from.Domain, DomainXml.Disk(DiskPath(disk), target, SerialOf(index), IsBlock(disk)).ToString(), Flags(from));
-            from.Attached.Remove(target);
-            moving = disk;
-        }
-        var free = FreeTarget(to);
-        Libvirt.Attach(to.Domain, DomainXml.Disk(DiskPath(moving), free, SerialOf(index), IsBlock(moving)).ToString(), Flags(to));
-        to.Attached[free] = moving;
-        Agent.Run(to.Domain, new[] { MountHelper, SerialOf(index), mount }, $"Mounting {moving} at {mount} on {to.Name}");
-        // The volume groups follow the data: the destination's rootvg holds the disk now; a disk left behind is the stale copy.
-        var mirror = s.Vg(m.Vg);
-        string? replaced = null;
-        if (toVg.Disks.Count > index + 1)
-        {
-            replaced = toVg.Disks[index + 1];
-            toVg.Disks[index + 1] = moving;
-        }
-        else
-        {
-            toVg.Disks.Add(moving);
-            if (toVg.MountPoints.Count <= index) toVg.MountPoints.Add(mount);
-        }
-        if (moving == disk)
-        {
-            fromVg.Disks.RemoveAt(index + 1);
-            if (fromVg.MountPoints.Count > index) fromVg.MountPoints.RemoveAt(index);
-        }
-        mirror?.Disks.Remove(moving);
-        if (replaced is not null && !Same(replaced, moving) && mirror is not null && s.VgOnDisk(replaced) is null) mirror.Disks.Add(replaced);
-        return remaining;
-    }
-
-    /// <summary>The next free device name for a data disk: sdX on a virtio-scsi controller, else vdX.</summary>
-    private string FreeTarget(VmPartition p)
-    {
-        var scsi = DomainXml.HasScsi(Libvirt.Xml(p.Domain));
-        var names = Enumerable.Range(0, 20).Select(i => scsi ? "sd" + (char)('a' + i) : "vd" + (char)('b' + i));
-        var used = DomainXml.Disks(Libvirt.Xml(p.Domain)).Keys.Concat(p.Attached.Keys).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        return names.First(t => !used.Contains(t));
-    }
-
-    private uint Flags(VmPartition p) => LibvirtConnection.AffectLive | (p.Defined || Description.Lab ? LibvirtConnection.AffectConfig : 0);
-
-    public ApplicationMigration MoveApplication(string application, string destination, OperationContext context)
-    {
-        var moved = Change(context, s =>
-        {
-            var a = s.App(application)!;
-            var d = Description.App(a.Name);
-            var src = s.Partition(a.Partition)!;
-            var dst = s.Partition(destination)!;
-            var m = s.Mirrors.FirstOrDefault(x => Same(x.Partition, src.Name) && Same(x.ImportedInto, dst.Name) || Same(x.Partition, dst.Name) && Same(x.ImportedInto, src.Name))
-                ?? throw new LiveUpdateException("MirrorNotImported", ErrorKind.InvalidOperation, $"Partition {dst.Name} has no imported mirror shared with {src.Name}, which would carry the data of {a.Name}; run Import-MirrorVg first.", destination);
-            var disk = a.DataDisk;
-            var forward = Same(m.Partition, src.Name);
-            var copy = forward ? m.Pairs[disk] : disk;
-            Fault(Steps.Move, FaultTiming.Before);
-            var clock = Stopwatch.StartNew();
-            context.Logger.LogInformation("Stopping {Application} on {Source}: the blackout starts", a.Name, src.Name);
-            a.MovingTo = dst.Name;
-            a.MovePhase = "Stopping";
-            Agent.Run(src.Domain, d.Stop!, $"Stopping {a.Name} on {src.Name}");
-            a.MovePhase = "Stopped";
-            Save(s);
-            var stop = clock.Elapsed;
-            Fault(Steps.Move, FaultTiming.During);
-            var bytes = MoveDataDisk(s, m, src, dst, disk, copy, context);
-            m.BlackoutBytes += bytes;
-            a.DataDisk = forward ? copy : disk;
-            a.MovePhase = "Started";
-            Save(s);
-            // Make before break: the destination takes the address and announces it, then the source lets go.
-            Agent.Run(dst.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, "Moving the service address");
-            Agent.Exec(dst.Domain, new[] { "/bin/arping", "-U", "-c", "1", "-I", "eth0", Cidr.Host(d.ServiceAddress!) });
-            Agent.Exec(src.Domain, new[] { "/bin/ip", "addr", "del", ServiceCidr(d), "dev", "eth0" });
-            var sync = clock.Elapsed - stop;
-            var healthy = true;
-            if (Faults?.Fire(Steps.Health, FaultTiming.During) == true)
-            {
-                Agent.Run(dst.Domain, d.Start!, $"Starting {a.Name} on {dst.Name}");
-                context.Logger.LogWarning("{Application} did not answer '{Check}' on {Destination} (injected)", a.Name, string.Join(" ", d.Health!), dst.Name);
-                healthy = false;
-            }
-            else
-            {
-                try
-                {
-                    StartApplication(s, a, dst, context, takeAddress: false);
-                }
-                catch (LiveUpdateException e) when (e.ErrorId is "HealthCheckFailed" or "GuestCommandFailed")
-                {
-                    context.Logger.LogWarning("{Application} did not become healthy on {Destination}: {Reason}", a.Name, dst.Name, e.Message);
-                    healthy = false;
-                }
-            }
-            var blackout = clock.Elapsed;
-            context.Logger.LogInformation("{Application} answers on {Destination}: the blackout ends after {Milliseconds} ms ({Bytes} bytes were left to copy)", a.Name, dst.Name, (long)blackout.TotalMilliseconds, bytes);
-            a.Partition = dst.Name;
-            a.Running = true;
-            a.MovingTo = null;
-            a.MovePhase = null;
-            // After the blackout: the source's own copy leaves it, so that the way back can plug the newest data in.
-            if (forward && src.Attached.FirstOrDefault(kv => Same(kv.Value, disk)).Key is { } stale)
-            {
-                Libvirt.Detach(src.Domain, DomainXml.Disk(DiskPath(disk), stale, null, IsBlock(disk)).ToString(), Flags(src));
-                src.Attached.Remove(stale);
-            }
-            var (acknowledged, verified, onDestination) = Verify(s, a, src, dst, disk, forward);
-            a.HighWater = Math.Max(a.HighWater, acknowledged);
-            var status = !healthy ? "HealthCheckFailed" : verified ? "Moved" : "DataMismatch";
-            return new ApplicationMigration(a.Name, src.Name, dst.Name, status, blackout, stop, sync, blackout - stop - sync, acknowledged, onDestination, verified, false, bytes);
-        });
-        Fault(Steps.Move, FaultTiming.After);
-        return moved;
-    }
 
     /// <summary>Compares the records the source held when it stopped (its disk, read offline) with those on the destination.</summary>
     private (long Acknowledged, bool Verified, long OnDestination) Verify(VmState s, VmApplication a, VmPartition src, VmPartition dst, string sourceDisk, bool forward)
@@ -259,6 +138,9 @@ public sealed partial class VirtualMachineBackend
             // The move got as far as the destination: its copy of the data is the newest.
             context.Logger.LogWarning("{Application} was left mid-move; it continues on {Destination}", a.Name, dest.Name);
             if (home is not null && Libvirt.Running(home.Domain)) Agent.Exec(home.Domain, new[] { "/bin/ip", "addr", "del", ServiceCidr(d), "dev", "eth0" });
+            var there = s.Vg(dest.RootVg)!;
+            var at = there.Disks.FindIndex(x => Same(x, a.DataDisk)) - 1;
+            if (at >= 0 && there.MountPoints.Count > at) Agent.Run(dest.Domain, new[] { MountHelper, SerialOf(at), there.MountPoints[at] }, $"Mounting {a.DataDisk} on {dest.Name}");
             Agent.Run(dest.Domain, new[] { "/bin/ip", "addr", "replace", ServiceCidr(d), "dev", "eth0" }, "Moving the service address");
             a.Partition = dest.Name;
             a.MovingTo = null;

@@ -4,7 +4,9 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using LiveUpdate.Engine.Backends.Host;
+using LiveUpdate.Engine.Flow;
 using LiveUpdate.Engine.Model;
+using Microsoft.Extensions.Logging;
 
 namespace LiveUpdate.Engine.Backends.VirtualMachine;
 
@@ -81,8 +83,25 @@ public sealed partial class VirtualMachineBackend
         var d = Description.App(a.Name);
         var alive = a.MovingTo is null && AppAlive(s, a);
         return new ApplicationInstance(a.Name, a.Partition, alive ? ApplicationState.Running : ApplicationState.Stopped, d.DataPath ?? "",
-            s.VgOnDisk(a.DataDisk)?.Name ?? "rootvg", Cidr.Host(d.ServiceAddress!), alive ? Records(s, a).Count : 0,
-            string.Join(" ", d.Health!), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
+            s.VgOnDisk(a.DataDisk)?.Name ?? "rootvg", Cidr.Host(d.ServiceAddress!), alive ? RecordCount(s, a) : 0,
+            HealthLabel(d), TimeSpan.FromSeconds(d.HealthTimeoutSeconds));
+    }
+
+    /// <summary>
+    /// The records an application holds, for a listing: 0 where they cannot be read now. An application checked over
+    /// TCP answers while its guest's agent may not, and a listing never fails on one guest's agent.
+    /// </summary>
+    private int RecordCount(VmState s, VmApplication a)
+    {
+        try
+        {
+            return Records(s, a).Count;
+        }
+        catch (LiveUpdateException e)
+        {
+            _log.LogDebug("The records of {Application} cannot be read now: {Reason}", a.Name, e.Message);
+            return 0;
+        }
     }
 
     private RootVgClone ToModel(VmState s, CloneRecord c)

@@ -178,7 +178,7 @@ public sealed partial class VirtualMachineBackend
                 Libvirt.Destroy(o.Domain);
             }
             Fault(Steps.TakeOver, FaultTiming.During);
-            // A data disk carries the serial of its place in the rootvg, whichever copy it is.
+            // The guest finds a data disk by the serial it carries (data1, ...), never by the disk's name on the host.
             var data = surRoot.MountPoints.Take(surRoot.Disks.Count - 1).Select((mp, i) => $"{SerialOf(i)}:{mp}").ToList();
             if (Libvirt.Running(sur.Domain))
             {

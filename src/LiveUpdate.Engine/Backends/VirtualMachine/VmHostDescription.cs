@@ -74,6 +74,10 @@ public sealed class VmHostDescription
         /// <summary>Argument vectors run in the guest through its agent.</summary>
         [JsonPropertyName("start")] public List<string>? Start { get; set; }
         [JsonPropertyName("stop")] public List<string>? Stop { get; set; }
+        /// <summary>
+        /// The health command, its last argument the address to ask. It may be left out where the backend creates the
+        /// bridge (<see cref="CreateBridge"/>, a lab): the host then connects to <see cref="Port"/> from that bridge's namespace.
+        /// </summary>
         [JsonPropertyName("health")] public List<string>? Health { get; set; }
         [JsonPropertyName("healthTimeoutSeconds")] public double HealthTimeoutSeconds { get; set; } = 30;
         /// <summary>The data disk of the partition that holds the application's data.</summary>
@@ -82,6 +86,7 @@ public sealed class VmHostDescription
         /// <summary>Numbered records, one a line, that the application acknowledges (the lab's recordd).</summary>
         [JsonPropertyName("recordsFile")] public string? RecordsFile { get; set; }
         [JsonPropertyName("serviceAddress")] public string? ServiceAddress { get; set; }
+        /// <summary>The TCP port the application serves; the health check without a health command.</summary>
         [JsonPropertyName("port")] public int? Port { get; set; }
     }
 
@@ -160,8 +165,12 @@ public sealed class VmHostDescription
             if (a.Name is null || !SafeName.IsMatch(a.Name)) throw Invalid(path, $"application name '{a.Name}' is not a safe name");
             var p = parts.FirstOrDefault(x => Same(x.Name, a.Partition)) ?? throw Invalid(path, $"application {a.Name}: partition '{a.Partition}' is not described");
             if (a.DataDisk is null || !(p.DataDisks ?? new List<string>()).Any(d => Same(d, a.DataDisk))) throw Invalid(path, $"application {a.Name}: its dataDisk must be a data disk of {p.Name}");
-            foreach (var argv in new[] { a.Start, a.Stop, a.Health })
+            foreach (var argv in new[] { a.Start, a.Stop, a.Health ?? a.Start })
                 if (argv is null || argv.Count == 0 || !argv[0].StartsWith('/') || argv.Any(x => x.Any(char.IsControl))) throw Invalid(path, $"application {a.Name}: start, stop and health are argument vectors with an absolute program");
+            // Without a health command the host connects to the port in the namespace that holds the bridge the
+            // backend made; a host whose guests sit on a network the backend did not make may not reach them at all.
+            if (a.Health is null && !CreateBridge) throw Invalid(path, $"application {a.Name} has no health command; one is required where the backend does not create the bridge (the host running LiveUpdate may not reach the guests' network)");
+            if (a.Health is null && a.Port is not (> 0 and < 65536)) throw Invalid(path, $"application {a.Name} has neither a health command nor a port; without a command the backend checks that the port accepts a TCP connection");
             if (a.ServiceAddress is null || !Cidr.TryParse(a.ServiceAddress, out _, out _)) throw Invalid(path, $"application {a.Name} has no serviceAddress with a prefix");
             if (a.RecordsFile is not null && !MountPoint.IsMatch(a.RecordsFile)) throw Invalid(path, $"application {a.Name}: recordsFile is not a safe absolute path");
         }

@@ -104,7 +104,9 @@ public static class VmLabBuilder
         d.Applications.Add(new VmHostDescription.ApplicationDescription
         {
             Name = "recordd", Partition = "lpar1", Start = new() { "/opt/recordd/recordd-ctl", "start" }, Stop = new() { "/opt/recordd/recordd-stop" },
-            Health = new() { "/opt/recordd/recordd-ctl", "health", service }, HealthTimeoutSeconds = 30, DataDisk = "hdisk1", DataPath = "/srv/recordd",
+            // No health command: the backend connects to the service's port from the lab's namespace, which starts
+            // no process in the guest (the blackout waits for that check).
+            HealthTimeoutSeconds = 30, DataDisk = "hdisk1", DataPath = "/srv/recordd",
             RecordsFile = "/srv/recordd/records.log", ServiceAddress = service + "/32", Port = 7000,
         });
         return d;
@@ -144,6 +146,8 @@ public static class VmLabBuilder
         LabScaffold.Write(tree, "sbin/init", GuestScripts.Init, executable: true);
         LabScaffold.Write(tree, VirtualMachineBackend.MountHelper.TrimStart('/'), GuestScripts.Mount, executable: true);
         LabScaffold.Write(tree, VirtualMachineBackend.UmountHelper.TrimStart('/'), GuestScripts.Umount, executable: true);
+        LabScaffold.Write(tree, VirtualMachineBackend.MoveOutHelper.TrimStart('/'), GuestScripts.MoveOut, executable: true);
+        LabScaffold.Write(tree, VirtualMachineBackend.MoveInHelper.TrimStart('/'), GuestScripts.MoveIn, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-ctl", LabScaffold.ControlScript, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-handler", LabScaffold.HandlerScript, executable: true);
         LabScaffold.Write(tree, "opt/recordd/recordd-stop", GuestScripts.RecorddStop, executable: true);
