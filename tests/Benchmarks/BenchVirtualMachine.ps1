@@ -134,13 +134,24 @@ function Measure-VirtualMachine {
     . (Join-Path $PSScriptRoot '../Pester/Support/Matrix.ps1')
     . (Join-Path $PSScriptRoot '../Pester/Support/VirtualMachine.ps1')
     $lab = Join-Path ([IO.Path]::GetTempPath()) ("lu-vmbench-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-    $null = New-LiveUpdateLab -Backend VirtualMachine -Path $lab
+    # Disks of 1 GiB with 256 MiB of random data written by the guest on each of lpar1's (its root and its data disk),
+    # so that a copy moves data for a while and the cmdlets' fixed costs (freeze, check, state) do not decide the ratio.
+    $diskMB = 1024; $fillMB = 256
+    $null = New-LiveUpdateLab -Backend VirtualMachine -Path $lab -DiskSizeMB $diskMB
     try {
         $d = Get-Content (Join-Path $lab 'liveupdate-vmhost.json') -Raw | ConvertFrom-Json
         $ns = $d.daemonNamespace
         $service = $d.applications[0].serviceAddress
         $addr = ($service -split '/')[0]
         $mount = $d.partitions[0].dataMountPoints[0]
+        $fillDomain = Get-VmDomain lpar1 -Lab $lab
+        foreach ($file in '/filler', "$mount/filler") {
+            # In pieces of 32 MiB: each guest command ends well within the time Invoke-Guest waits under TCG.
+            for ($at = 0; $at -lt $fillMB; $at += 32) {
+                $null = Invoke-Guest $fillDomain '/bin/dd', 'if=/dev/urandom', "of=$file", 'bs=1048576', 'count=32', "seek=$at", 'conv=notrunc'
+            }
+        }
+        $null = Invoke-Guest $fillDomain '/bin/sync'
         $log = Join-Path $lab 'client.log'
         $move = @(); $invoke = @(); $reboot = @(); $moveReported = @(); $invokeReported = @(); $failed = @(); $acked = 0
         $cloneMBps = @(); $mirrorMBps = @(); $rawCloneMBps = @(); $rawMirrorMBps = @(); $convertMBps = @(); $virshMs = @()
@@ -223,7 +234,7 @@ function Measure-VirtualMachine {
             MoveApplicationGapMs = New-Stat $move 1; InvokeLiveUpdateGapMs = New-Stat $invoke 1; RebootGapMs = New-Stat $reboot 1; BlackoutToReboot = $ratio
             MoveReportedMs = New-Stat $moveReported 1; InvokeReportedMs = New-Stat $invokeReported 1; FailedRequests = New-Stat $failed 0; Acknowledged = $acked
             CloneMBps = New-Stat $cloneMBps 1; RawCloneMBps = New-Stat $rawCloneMBps 1; MirrorMBps = New-Stat $mirrorMBps 1; RawMirrorMBps = New-Stat $rawMirrorMBps 1
-            ConvertMBps = New-Stat $convertMBps 1; VirshProcessMs = New-Stat $virshMs 1
+            ConvertMBps = New-Stat $convertMBps 1; VirshProcessMs = New-Stat $virshMs 1; DiskMB = $diskMB; FillMB = $fillMB
             BlackoutPartsMs = $(foreach ($k in $parts.Keys) { [ordered]@{ Part = $k; Ms = New-Stat $parts[$k].ToArray() 1 } })
         }
         Write-Host 'Where the blackout went (medians over Move-Application and Invoke-LiveUpdate, from the Debug log):'
