@@ -77,10 +77,12 @@ function Measure-VmBenchCommand([scriptblock] $Command) {
     $t.Elapsed.TotalSeconds
 }
 
-function Measure-VmBenchRawCopy([string] $Domain, [string] $Target, [string] $Location, [switch] $Synchronous) {
+function Measure-VmBenchRawCopy([string] $Domain, [string] $Target, [string] $Location, [switch] $Synchronous, [switch] $Consistent) {
     # A raw blockcopy until it is ready (everything copied, mirroring), polled the way the backend polls its own job:
     # virsh blockcopy --wait checks only every 500 ms, which on these small disks would be most of the time measured.
-    # Seconds from the start of the job's virsh process until a poll sees it ready.
+    # Seconds from the start of the job's virsh process until a poll sees it ready; with -Consistent, as an
+    # administrator makes a point-in-time copy by hand, also the guest's file systems frozen, the copy ended there and
+    # thawed again (three more virsh processes).
     $flags = @('--transient-job', '--reuse-external', '--format', 'raw') + $(if ($Synchronous) { '--synchronous-writes' } else { @() })
     $t = [Diagnostics.Stopwatch]::StartNew()
     & virsh -c qemu:///system blockcopy $Domain $Target $Location @flags | Out-Null
@@ -90,6 +92,12 @@ function Measure-VmBenchRawCopy([string] $Domain, [string] $Target, [string] $Lo
         $info = (& virsh -c qemu:///system blockjob $Domain $Target --raw 2>$null) -join ' '
         if ($info -match 'cur=(\d+).*end=(\d+)' -and [long]$Matches[2] -gt 0 -and $Matches[1] -eq $Matches[2]) { break }
         if ($t.Elapsed.TotalSeconds -gt 600) { throw "the blockcopy of $Domain $Target did not get ready: $info" }
+    }
+    if ($Consistent) {
+        & virsh -c qemu:///system domfsfreeze $Domain | Out-Null
+        & virsh -c qemu:///system blockjob $Domain $Target --abort | Out-Null
+        & virsh -c qemu:///system domfsthaw $Domain | Out-Null
+        return $t.Elapsed.TotalSeconds
     }
     $seconds = $t.Elapsed.TotalSeconds
     & virsh -c qemu:///system blockjob $Domain $Target --abort | Out-Null
@@ -190,10 +198,11 @@ function Measure-VirtualMachine {
             $g = Stop-VmBenchClient $c $log -Start $t0 -End (Get-VmBenchNow)
             $invoke += $g.LongestGapMs; $invokeReported += $r.Blackout * 1000; $failed += $g.Failed; $acked += $g.Acknowledged
 
-            # Raw copies of the same disks, timed from this script like the cmdlets, less what the virsh process that
-            # starts the job costs by itself (start, connect, one call: its median in this run), so that no process
-            # start counts on one side only: blockcopy of the running root disk onto the old root disk until ready,
-            # a synchronous blockcopy of the data disk onto the old data disk until ready (each polled as the backend
+            # Raw copies of the same disks, timed from this script like the cmdlets, less what each virsh process
+            # costs by itself (start, connect, one call: its median in this run), so that no process start counts on
+            # one side only: the point-in-time copy of the running root disk onto the old root disk as by hand
+            # (blockcopy until ready, freeze, end the copy, thaw: what New-RootVgClone does, less its e2fsck of the
+            # copy and its records), a synchronous blockcopy of the data disk onto the old data disk until ready (each polled as the backend
             # polls); qemu-img convert of the root disk offline for reference (a process of its own, not corrected).
             $old = (Get-VolumeGroup old_rootvg -Partition lpar1).Disks
             $cur = (Get-VolumeGroup rootvg -Partition lpar1).Disks
@@ -201,8 +210,8 @@ function Measure-VirtualMachine {
             $noop = @(1..5 | ForEach-Object { Measure-VmBenchCommand { & virsh -c qemu:///system domstate $domain } })
             $virsh = Get-Median $noop
             $virshMs += $virsh * 1000
-            $raw = Measure-VmBenchRawCopy $domain vda (Get-PhysicalVolume $old[0]).Location
-            $rawCloneMBps += $rootMB / [math]::Max($raw - $virsh, 0.001)
+            $raw = Measure-VmBenchRawCopy $domain vda (Get-PhysicalVolume $old[0]).Location -Consistent
+            $rawCloneMBps += $rootMB / [math]::Max($raw - 4 * $virsh, 0.001)
             $target = Get-VmBenchTarget $domain (Get-PhysicalVolume $cur[1]).Location
             $raw = Measure-VmBenchRawCopy $domain $target (Get-PhysicalVolume $old[1]).Location -Synchronous
             $rawMirrorMBps += $dataMB / [math]::Max($raw - $virsh, 0.001)
