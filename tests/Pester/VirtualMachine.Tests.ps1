@@ -121,6 +121,7 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $client = Start-RecordClient -Namespace $script:ns -Address $script:service -Log $log
         $script:clients.Add($client)
         Start-Sleep -Seconds 1
+        $script:beforeInvoke = (Get-LogicalPartition lpar1).OsLevel.ToString()
         $r = Invoke-LiveUpdate -Partition lpar1 -UpdatePath (Join-Path $script:lab 'updates/7300-02-03')
         Start-Sleep -Milliseconds 500
         $acked = Stop-RecordClient $client $log
@@ -128,6 +129,21 @@ Describe 'VirtualMachine backend' -Tag 'VirtualMachine', 'Root' -Skip:([bool]$sc
         $r.Applications[0].BlackoutCopiedBytes | Should -Be 0
         Write-Host "Invoke-LiveUpdate: blackout $([math]::Round($r.Blackout * 1000)) ms in $([math]::Round($r.Duration, 1)) s"
         Assert-Lpar1 $script:identity $acked
+    }
+
+    It 'Undo-LiveUpdate goes back to the level before the last update, with the identity and every record' {
+        $log = Join-Path $script:lab 'client3.log'
+        $client = Start-RecordClient -Namespace $script:ns -Address $script:service -Log $log
+        $script:clients.Add($client)
+        Start-Sleep -Seconds 1
+        $undone = (Get-LogicalPartition lpar1).OsLevel.ToString()
+        $r = Undo-LiveUpdate -Partition lpar1 -Confirm:$false
+        Start-Sleep -Milliseconds 500
+        $acked = Stop-RecordClient $client $log
+        $r.Status | Should -Be 'Succeeded'
+        (Get-LogicalPartition lpar1).OsLevel.ToString() | Should -Be $script:beforeInvoke
+        Assert-Lpar1 $script:identity $acked
+        @(Get-VolumeGroup -Partition lpar1 | Where-Object Role -eq 'OldRoot').Count | Should -Be 1 -Because "the level it left ($undone) is kept as old_rootvg"
         Remove-VolumeGroup -Name old_rootvg -Partition lpar1 -Confirm:$false
     }
 
